@@ -1,0 +1,172 @@
+"""Drives a HostLink over a SerialTransport: connecting (with baud probing) and streaming a job.
+
+This is the blocking shell around the sans-I/O link. The daemon runs it in a thread of its own.
+"""
+
+import time
+from collections import deque
+
+from firmware_bridge import marlin
+from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterDisconnected, SerialTransport
+
+
+class NotAPrinterError(Exception):
+    """Nothing on the port answered M115 like a Marlin-family printer at any baud rate tried."""
+
+
+class StreamReport:
+    """How a job ended. `last_source_line` is the source line of the last command the printer confirmed."""
+
+    def __init__(self) -> None:
+        self.outcome = None
+        self.reason = ""
+        self.lines_acknowledged = 0
+        self.last_source_line = 0
+        self.seconds = 0.0
+        self.resends = 0
+        self.messages = []
+
+    def __repr__(self) -> str:
+        return "StreamReport(%s, %r, lines=%d, resends=%d, %.2fs)" % (
+            self.outcome,
+            self.reason,
+            self.lines_acknowledged,
+            self.resends,
+            self.seconds,
+        )
+
+
+class Controls:
+    """Requests from outside the streaming loop (a signal handler, another thread)."""
+
+    def __init__(self) -> None:
+        self.pending = None  # "pause", "resume", "cancel" or "emergency_stop"
+
+    def request(self, action: str) -> None:
+        self.pending = action
+
+
+class PrinterConnection:
+    """An identified printer: the transport, the link, and what M115 said."""
+
+    def __init__(self, transport: SerialTransport, link: marlin.HostLink, connected: marlin.Connected) -> None:
+        self.transport = transport
+        self.link = link
+        self.firmware = connected.firmware
+        self.capabilities = connected.capabilities
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class _Exchanger:
+    """One round at a time: write what the link wants sent, read what came back, let the link act on it."""
+
+    def __init__(self, transport: SerialTransport, link: marlin.HostLink, clock, on_event) -> None:
+        self._transport = transport
+        self._link = link
+        self._clock = clock
+        self._on_event = on_event
+        self._deadline = 0.0
+
+    def __call__(self) -> list:
+        link = self._link
+        out = link.data_to_send()
+        if out:
+            self._transport.write(out)
+        try:
+            data = self._transport.read()
+        except PrinterDisconnected as exc:
+            events = link.connection_lost(str(exc))
+        else:
+            now = self._clock()
+            events = link.receive_data(data, now) if data else []
+            if now >= self._deadline:
+                events += link.tick(now)
+                self._deadline = link.next_deadline(now)
+        if self._on_event is not None:
+            for event in events:
+                self._on_event(event)
+        return events
+
+
+def connect(port: str, bauds=COMMON_BAUD_RATES, link_factory=marlin.HostLink, clock=time.monotonic, on_event=None):
+    """Open `port`, find the baud rate at which a printer answers M115, and return a PrinterConnection."""
+    tried = []
+    for baud in bauds:
+        transport = SerialTransport(port, baud)
+        link = link_factory()
+        link.tick(clock())
+        exchange = _Exchanger(transport, link, clock, on_event)
+        while link.state == marlin.CONNECTING:
+            for event in exchange():
+                if isinstance(event, marlin.Connected):
+                    return PrinterConnection(transport, link, event)
+        transport.close()
+        tried.append(str(baud))
+        if link.failure is not None and link.failure.startswith("printer disconnected"):
+            raise NotAPrinterError("%s went away while probing: %s" % (port, link.failure))
+    raise NotAPrinterError("no Marlin-family printer answered M115 on %s at %s baud" % (port, ", ".join(tried)))
+
+
+def stream(connection: PrinterConnection, commands, clock=time.monotonic, on_progress=None, on_event=None, controls=None, progress_interval: float = 0.25) -> StreamReport:
+    """Send every (source_line, command) of `commands` through the connection; block until the job ends."""
+    transport = connection.transport
+    link = connection.link
+    report = StreamReport()
+    pending_sources = deque()
+    progress = None
+    started = clock()
+    next_report = started
+    commands = iter(commands)
+    exchange = _Exchanger(transport, link, clock, on_event)
+    link.start_job()
+    progress = link.progress()
+    while True:
+        if link.state == marlin.PRINTING:
+            while link.ready_for_job_line():
+                item = next(commands, None)
+                if item is None:
+                    link.finish_job()
+                    break
+                link.send_job_line(item[1])
+                pending_sources.append(item[0])
+        for event in exchange():
+            if isinstance(event, marlin.PrinterMessage) and event.level != "info":
+                report.messages.append(event.text)
+            if isinstance(event, marlin.JobEnded):
+                _settle(pending_sources, progress, report)
+                report.outcome = event.outcome
+                report.reason = event.reason
+                report.lines_acknowledged = event.lines_acknowledged
+                report.resends = progress.resends
+                report.seconds = clock() - started
+                if on_progress is not None:
+                    on_progress(progress, report.last_source_line)
+                return report
+        if controls is not None and controls.pending is not None:
+            _apply(link, controls)
+        if on_progress is not None:
+            now = clock()
+            if now >= next_report:
+                next_report = now + progress_interval
+                _settle(pending_sources, progress, report)
+                on_progress(progress, report.last_source_line)
+
+
+def _settle(pending_sources: deque, progress: marlin.Progress, report: StreamReport) -> None:
+    """Move the confirmed lines' source numbers into the report."""
+    confirmed = progress.lines_acknowledged - report.lines_acknowledged
+    while confirmed > 0 and pending_sources:
+        report.last_source_line = pending_sources.popleft()
+        confirmed -= 1
+    report.lines_acknowledged = progress.lines_acknowledged
+
+
+def _apply(link: marlin.HostLink, controls: Controls) -> None:
+    action = controls.pending
+    controls.pending = None
+    try:
+        getattr(link, action)()
+    except marlin.LocalProtocolError:
+        pass  # e.g. pause while already finishing: the request no longer applies

@@ -1,0 +1,1 @@
+"""The fleet operator's side: the mipai-fleet command line. Arrives with its issue."""
