@@ -50,9 +50,8 @@ DEFAULT_END_SEQUENCE = ("M104 S0", "M140 S0", "M107", "M84")
 # What each in-flight line is, so its acknowledgement can be acted on.
 _JOB = 0
 _CONTROL = 1
-_IDENTIFY = 2
-_END_SEQUENCE = 3
-_TEMPERATURE_POLL = 4
+_END_SEQUENCE = 2
+_TEMPERATURE_POLL = 3
 
 
 class LocalProtocolError(Exception):
@@ -194,7 +193,7 @@ class HostLink:
         self.capabilities = {}
         self.failure = None  # why the link failed, once it has
         self._configured_window = window
-        self._window = window or 1
+        self._window = 1
         self._rx_buffer_bytes = rx_buffer_bytes
         self._response_timeout = response_timeout
         self._max_timeouts = max_timeouts
@@ -216,10 +215,12 @@ class HostLink:
         self._swallow_oks = 0  # the "ok" that follows each Resend: belongs to the resend, not a line
         self._owed_oks = 0  # lines counted as done by a Resend: whose own "ok" is still to come
         self._last_error_kind = None
+        self._resync_line = None  # the line sent again after a silence, until the firmware answers it
         self._in_flight = deque((), history_lines)  # line numbers sent and not yet acknowledged
         self._in_flight_bytes = 0
         self._control = deque((), _CONTROL_QUEUE_SIZE)  # (command, kind) waiting to be sent before job lines
         self._out = bytearray()
+        self._out_first_line = None  # number of the first framed line in _out, not yet handed to the caller
         self._partial = b""
         self._events = []
         self._progress = Progress()
@@ -257,6 +258,7 @@ class HostLink:
             return b""
         data = bytes(self._out)
         self._out = bytearray()
+        self._out_first_line = None
         return data
 
     def receive_data(self, data: bytes, now: float) -> list:
@@ -401,9 +403,13 @@ class HostLink:
         self._control = deque((), _CONTROL_QUEUE_SIZE)
         self._next_poll = None
         self._connect_started = None
+        self._identity_seen = False
+        self.firmware = {}
+        self.capabilities = {}
+        self._window = 1  # the handshake goes line by line
         # "N0 M110 N0" makes the firmware expect line 1 next, whatever it counted before.
         self._send_new("M110 N0", _CONTROL, None)
-        self._control.append(("M115", _IDENTIFY))
+        self._control.append(("M115", _CONTROL))
 
     def _take_events(self) -> list:
         events = self._events
@@ -425,6 +431,8 @@ class HostLink:
         if self._resend_from is None and self._room_for(len(data)):
             self._in_flight.append(number)
             self._in_flight_bytes += len(data)
+            if self._out_first_line is None:
+                self._out_first_line = number
             self._out += data
         elif self._resend_from is None:
             self._resend_from = number
@@ -432,6 +440,8 @@ class HostLink:
     def _room_for(self, size: int) -> bool:
         if not self._in_flight:
             return True
+        if self._resync_line is not None:
+            return False  # after a silence, the line sent again travels alone until it is answered
         if len(self._in_flight) >= self._window:
             return False
         return self._in_flight_bytes + size <= self._rx_buffer_bytes
@@ -448,6 +458,8 @@ class HostLink:
                 return
             self._in_flight.append(number)
             self._in_flight_bytes += len(data)
+            if self._out_first_line is None:
+                self._out_first_line = number
             self._out += data
             self._resend_from = number + 1 if number + 1 < self._next_line else None
         while self._control:
@@ -495,6 +507,7 @@ class HostLink:
             return
         if line.startswith("FIRMWARE_NAME:"):
             self.firmware = replies.parse_m115(line)
+            self._identity_seen = self.state == CONNECTING
             return
         capability = replies.parse_capability(line)
         if capability is not None:
@@ -508,6 +521,11 @@ class HostLink:
 
     def _on_ok(self, line) -> None:
         self._timeouts = 0
+        if self.state == CONNECTING:
+            if isinstance(line, str) and len(line) > 3:
+                self._on_ok_fields(line)
+            self._on_handshake_ok()
+            return
         if self._swallow_oks:
             self._swallow_oks -= 1
             return
@@ -518,6 +536,7 @@ class HostLink:
             self._on_ok_fields(line)
         if not self._in_flight:
             return  # an ok for nothing we sent: a firmware's own extra ok; nothing to count
+        self._resync_line = None
         self._acknowledge(self._in_flight.popleft())
         if self.state == FINISHING or self.state == CANCELLING:
             self._check_finished()
@@ -546,16 +565,29 @@ class HostLink:
                 if progress.z is None or z > progress.z:
                     progress.layer += 1
                 progress.z = z
-        elif kind == _IDENTIFY:
-            if self.firmware:
-                self._on_identified()
-            else:
-                # An ok without the M115 report before it answered something older (a reply from before
-                # a reset): ask again rather than take a printer we know nothing about.
-                self._control.append(("M115", _IDENTIFY))
+
+    def _on_handshake_ok(self) -> None:
+        """While connecting, only the ok that follows the M115 report counts.
+
+        A firmware that rebooted as the port opened may answer lines from before its "start" banner, so
+        counting oks here could leave one over for the job. The M115 report is the handshake's last answer:
+        once its ok is in, nothing sent before it is still owed an answer.
+        """
+        if not self._identity_seen:
+            if self._in_flight:
+                number = self._in_flight.popleft()
+                self._in_flight_bytes -= len(self._history_frames[number % self._history_size])
+            return
+        self._in_flight = deque((), self._history_size)
+        self._in_flight_bytes = 0
+        self._resend_from = None
+        self._swallow_oks = self._owed_oks = self._stray_budget = 0
+        self._on_identified()
 
     def _on_identified(self) -> None:
-        if self._configured_window is None and self.capabilities.get("ADVANCED_OK"):
+        if self._configured_window is not None:
+            self._window = self._configured_window
+        elif self.capabilities.get("ADVANCED_OK"):
             self._window = max(1, self._advanced_ok_buffer or 1)
         self._set_state(READY)
         self._events.append(Connected(self.firmware, self.capabilities))
@@ -576,6 +608,12 @@ class HostLink:
         error_kind = self._last_error_kind
         self._last_error_kind = None
         self._swallow_oks += 1
+        try:
+            self._answer_resend(number, error_kind)
+        finally:
+            self._resync_line = None
+
+    def _answer_resend(self, number: int, error_kind) -> None:
         if self.state in (HALTED, FAILED):
             return
         if (
@@ -602,21 +640,37 @@ class HostLink:
             return
         self._acknowledge_before(number, error_kind)
         self._stray_budget = 0
+        # Lines still in our own output buffer never reached the printer: they are not strays, and they
+        # must not go out twice, so the buffer is dropped with them and they go out again in order.
+        unsent_from = self._next_line if self._out_first_line is None else self._out_first_line
         while self._in_flight:
             dropped = self._in_flight.pop()
             self._in_flight_bytes -= len(self._history_frames[dropped % self._history_size])
-            if dropped != number:
+            if dropped != number and dropped < unsent_from:
                 self._stray_budget += 1
+        if self._out_first_line is not None and self._out_first_line >= number:
+            self._out = bytearray()
+            self._out_first_line = None
         self._progress.resends += 1
         self._rewound_to = number
         self._resend_from = number
         self._events.append(ResendRequested(number, False))
 
     def _acknowledge_before(self, number: int, error_kind) -> None:
-        """Lines below `number` reached the firmware; their own oks are still to come unless we resynced."""
+        """Lines below `number` reached the firmware, which sends a command's ok only when it has run it.
+
+        Their oks are still to come, and must not be taken for the oks of later lines. The one exception:
+        after a silence we sent the oldest line again, and the firmware calls it a duplicate. Then its first
+        copy ran and the ok we waited for was lost on the way.
+        """
+        lost_ok = (
+            self._resync_line is not None
+            and error_kind == replies.ERROR_LINE_NUMBER
+            and number == self._resync_line + 1
+        )
         while self._in_flight and self._in_flight[0] < number:
             self._acknowledge(self._in_flight.popleft())
-            if self._timeouts == 0:
+            if not lost_ok:
                 self._owed_oks += 1
         if self.state == FINISHING or self.state == CANCELLING:
             self._check_finished()
@@ -637,6 +691,7 @@ class HostLink:
         self._stray_budget = 0
         self._rewound_to = oldest
         self._resend_from = oldest
+        self._resync_line = oldest
         self._events.append(PrinterMessage("warning", "no answer for %.0f s; sending line %d again" % (self._response_timeout, oldest)))
 
     def _on_reset(self) -> None:

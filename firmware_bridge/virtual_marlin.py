@@ -194,9 +194,11 @@ class VirtualMarlin:
         if not raw:
             return
         options = self.options
+        # At most one fault a line: XOR checksums catch any single bad or lost byte, but two faults in one
+        # line can turn "N12 G1 X1*34" into a valid unnumbered command; no Marlin host can prevent that.
         if options.checksum_error_rate and self._random.random() < options.checksum_error_rate:
             raw = self._flip_bit(raw)
-        if options.drop_byte_rate and self._random.random() < options.drop_byte_rate:
+        elif options.drop_byte_rate and self._random.random() < options.drop_byte_rate:
             position = self._random.randrange(len(raw))
             raw = raw[:position] + raw[position + 1 :]
             self.faults_injected += 1
