@@ -131,10 +131,14 @@ def stream(connection: PrinterConnection, commands, clock=time.monotonic, on_pro
                     break
                 link.send_job_line(item[1])
                 pending_sources.append(item[0])
-        for event in exchange():
+        events = exchange()
+        if controls is not None and controls.pending is not None:
+            events += _apply(link, controls)
+        for event in events:
             if isinstance(event, marlin.PrinterMessage) and event.level != "info":
                 report.messages.append(event.text)
             if isinstance(event, marlin.JobEnded):
+                _flush(transport, link)  # an emergency stop's M112 must still reach the printer
                 _settle(pending_sources, progress, report)
                 report.outcome = event.outcome
                 report.reason = event.reason
@@ -144,14 +148,21 @@ def stream(connection: PrinterConnection, commands, clock=time.monotonic, on_pro
                 if on_progress is not None:
                     on_progress(progress, report.last_source_line)
                 return report
-        if controls is not None and controls.pending is not None:
-            _apply(link, controls)
         if on_progress is not None:
             now = clock()
             if now >= next_report:
                 next_report = now + progress_interval
                 _settle(pending_sources, progress, report)
                 on_progress(progress, report.last_source_line)
+
+
+def _flush(transport: SerialTransport, link: marlin.HostLink) -> None:
+    out = link.data_to_send()
+    if out:
+        try:
+            transport.write(out)
+        except PrinterDisconnected:
+            pass  # the job has already ended; the report says why
 
 
 def _settle(pending_sources: deque, progress: marlin.Progress, report: StreamReport) -> None:
@@ -163,10 +174,11 @@ def _settle(pending_sources: deque, progress: marlin.Progress, report: StreamRep
     report.lines_acknowledged = progress.lines_acknowledged
 
 
-def _apply(link: marlin.HostLink, controls: Controls) -> None:
+def _apply(link: marlin.HostLink, controls: Controls) -> list:
+    """Carry out a pending request; returns the events it caused (a cancel or stop can end the job)."""
     action = controls.pending
     controls.pending = None
     try:
-        getattr(link, action)()
+        return getattr(link, action)() or []
     except marlin.LocalProtocolError:
-        pass  # e.g. pause while already finishing: the request no longer applies
+        return []  # e.g. pause while already finishing: the request no longer applies

@@ -184,9 +184,11 @@ class VirtualMarlin:
                 self._accept_line(raw)
             if not self._queue or self.halted or self.silent or self.disconnected:
                 return
-            if not self._execute(self._queue[0], now):
+            command = self._queue[0]
+            if not self._execute(command, now):
                 return
-            self._queue.popleft()
+            if self._queue and self._queue[0] is command:  # a reboot or kill() empties the queue itself
+                self._queue.popleft()
 
     def _accept_line(self, raw: bytes) -> None:
         """Marlin's get_serial_commands for one line: numbering and checksum, then the command queue."""
