@@ -40,7 +40,9 @@ def write_vase(handle, segments: int, per_layer: int = 400) -> None:
         angle = 2 * math.pi * step / per_layer
         radius = 30.0 + 5.0 * math.sin(layer / 15.0) + 0.8 * math.sin(angle * 6)
         extruded += 0.02
-        handle.write("G1 X%.3f Y%.3f E%.4f\n" % (x0 + radius * math.cos(angle), y0 + radius * math.sin(angle), extruded))
+        handle.write(
+            "G1 X%.3f Y%.3f E%.4f\n" % (x0 + radius * math.cos(angle), y0 + radius * math.sin(angle), extruded)
+        )
     handle.write(FOOTER)
 
 

@@ -19,7 +19,9 @@ def add_arguments(parser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of the printer, e.g. /dev/ttyUSB0")
     where.add_argument("--virtual-printer", action="store_true", help="start a virtual printer and print to it")
-    parser.add_argument("--baud", type=int, help="baud rate (default: probe %s)" % ", ".join(map(str, COMMON_BAUD_RATES)))
+    parser.add_argument(
+        "--baud", type=int, help="baud rate (default: probe %s)" % ", ".join(map(str, COMMON_BAUD_RATES))
+    )
     parser.add_argument("--window", type=int, help="lines in flight (default: 1, or what ADVANCED_OK reports)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds without an answer before retrying")
 
@@ -72,16 +74,28 @@ def run(args) -> int:
         firmware = connection.firmware
         print(
             "printer: %s, %s at %d baud; %d commands from %s"
-            % (firmware.get("MACHINE_TYPE", "unknown machine"), firmware.get("FIRMWARE_NAME", "unknown firmware"),
-               connection.transport.baud, total, name),
+            % (
+                firmware.get("MACHINE_TYPE", "unknown machine"),
+                firmware.get("FIRMWARE_NAME", "unknown firmware"),
+                connection.transport.baud,
+                total,
+                name,
+            ),
             file=sys.stderr,
         )
         report = _stream_with_progress(connection, args.file, total)
     print(
         "%s: %s. %d of %d lines confirmed in %.1f s (%.0f lines/s), %d resends%s"
-        % (report.outcome, report.reason, report.lines_acknowledged, total, report.seconds,
-           report.lines_acknowledged / report.seconds if report.seconds else 0.0, report.resends,
-           "" if report.outcome == marlin.DONE else "; last confirmed source line %d" % report.last_source_line),
+        % (
+            report.outcome,
+            report.reason,
+            report.lines_acknowledged,
+            total,
+            report.seconds,
+            report.lines_acknowledged / report.seconds if report.seconds else 0.0,
+            report.resends,
+            "" if report.outcome == marlin.DONE else "; last confirmed source line %d" % report.last_source_line,
+        ),
         file=sys.stderr,
     )
     for message in report.messages[-5:]:
@@ -114,8 +128,9 @@ def _stream_with_progress(connection, path, total: int) -> streamer.StreamReport
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with _open_source(path) as handle:
-            return streamer.stream(connection, gcode.iter_commands(handle), on_progress=on_progress,
-                                   on_event=on_event, controls=controls)
+            return streamer.stream(
+                connection, gcode.iter_commands(handle), on_progress=on_progress, on_event=on_event, controls=controls
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()

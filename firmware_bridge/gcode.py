@@ -39,17 +39,20 @@ _HAS_ISPRINTABLE = hasattr("", "isprintable") and hasattr(b"", "isascii")
 
 def _checked_text(raw: bytes, line_number: int) -> str:
     """Decode one stripped line byte by byte, saying exactly what is wrong with it."""
-    non_ascii = False
+    non_ascii = control = False
     for byte in raw:
         if byte >= 128:
             non_ascii = True
         elif byte < 32 and byte != 9:
-            raise GcodeError(line_number, "control characters (is this a binary file?)")
+            control = True
     if non_ascii:
         try:
             raw.decode("utf-8")
         except UnicodeError:
             raise GcodeError(line_number, "bytes that are not UTF-8 text (is this a binary file?)") from None
+    if control:
+        raise GcodeError(line_number, "control characters (is this a binary file?)")
+    if non_ascii:
         raise GcodeError(line_number, "non-ASCII characters outside a comment")
     return raw.decode().replace("\t", " ")
 

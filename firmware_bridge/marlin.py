@@ -185,6 +185,7 @@ class HostLink:
         end_sequence=DEFAULT_END_SEQUENCE,
         max_command_bytes: int = gcode.MAX_COMMAND_BYTES,
         max_reply_bytes: int = 1024,
+        stray_grace: float = 1.0,
     ) -> None:
         if window is not None and window < 1:
             raise LocalProtocolError("window must be at least 1 line")
@@ -224,7 +225,12 @@ class HostLink:
         self._partial = b""
         self._events = []
         self._progress = Progress()
+        # When the firmware last answered the flow (ok, Resend:, Error:, busy:, a heating report). Plain
+        # temperature auto-reports do not count: a firmware that lost our lines still sends those.
         self._last_heard = None
+        self._now = 0.0
+        self._stray_deadline = None  # when an ignored Resend: repeat is taken as real if nothing follows
+        self._stray_grace = stray_grace
         self._connect_started = None
         self._timeouts = 0
         self._next_poll = None
@@ -263,7 +269,9 @@ class HostLink:
 
     def receive_data(self, data: bytes, now: float) -> list:
         """Feed bytes read from the printer; returns the events they caused."""
-        self._last_heard = now
+        self._now = now
+        if self._last_heard is None:
+            self._last_heard = now
         buffer = self._partial + data if self._partial else data
         lines = buffer.split(b"\n")
         self._partial = lines.pop()
@@ -288,12 +296,19 @@ class HostLink:
             if self._connect_started is None:
                 self._connect_started = now
             elif now - self._connect_started > self._connect_timeout:
-                self._fail("no answer to M115 within %.0f s: is this a printer, at the right baud rate?" % self._connect_timeout)
+                self._fail(
+                    "no answer to M115 within %.0f s: is this a printer, at the right baud rate?"
+                    % self._connect_timeout
+                )
         elif self.state in (HALTED, FAILED):
             pass
         else:
             if (self._in_flight or self._resend_from is not None) and now - self._last_heard > self._response_timeout:
                 self._on_silence(now)
+            elif self._stray_deadline is not None and now >= self._stray_deadline:
+                self._stray_deadline = None
+                if self._in_flight and self._in_flight[0] == self._rewound_to:
+                    self._rewind(self._rewound_to, None)
             if self._next_poll is not None and now >= self._next_poll:
                 self._next_poll = now + self._temperature_interval
                 if self._no_poll_pending():
@@ -310,6 +325,8 @@ class HostLink:
             deadline = min(deadline, self._last_heard + self._response_timeout)
         if self._next_poll is not None:
             deadline = min(deadline, self._next_poll)
+        if self._stray_deadline is not None:
+            deadline = min(deadline, self._stray_deadline)
         return max(deadline, now)
 
     def progress(self) -> Progress:
@@ -470,13 +487,10 @@ class HostLink:
             self._send_new(command, kind, None)
 
     def _no_poll_pending(self) -> bool:
-        for command, kind in self._control:
-            if kind == _TEMPERATURE_POLL:
-                return False
-        for number in self._in_flight:
-            if self._history_kinds[number % self._history_size] == _TEMPERATURE_POLL:
-                return False
-        return True
+        if any(kind == _TEMPERATURE_POLL for _command, kind in self._control):
+            return False
+        kinds = self._history_kinds
+        return all(kinds[number % self._history_size] != _TEMPERATURE_POLL for number in self._in_flight)
 
     # ------------------------------------------------------------------------------ receiving
 
@@ -500,6 +514,7 @@ class HostLink:
             return
         if "busy:" in line:
             self._timeouts = 0
+            self._last_heard = self._now
             self._events.append(PrinterBusy(line))
             return
         if line == "start":
@@ -515,12 +530,15 @@ class HostLink:
             return
         readings = replies.parse_temperatures(line)
         if readings is not None:
+            if " W:" in line:  # reports while M109/M190 waits: the firmware is working on our line
+                self._last_heard = self._now
             self._events.append(Temperatures(readings))
             return
         self._events.append(PrinterMessage("info", line))
 
     def _on_ok(self, line) -> None:
         self._timeouts = 0
+        self._last_heard = self._now
         if self.state == CONNECTING:
             if isinstance(line, str) and len(line) > 3:
                 self._on_ok_fields(line)
@@ -529,6 +547,7 @@ class HostLink:
         if self._swallow_oks:
             self._swallow_oks -= 1
             return
+        self._stray_deadline = None  # an answer came: the repeat we ignored was a stray indeed
         if self._owed_oks:
             self._owed_oks -= 1
             return
@@ -597,6 +616,7 @@ class HostLink:
             self._next_poll = self._last_heard
 
     def _on_error(self, text: str) -> None:
+        self._last_heard = self._now
         kind = replies.classify_error(text)
         self._last_error_kind = kind
         if kind == replies.ERROR_FATAL:
@@ -608,6 +628,8 @@ class HostLink:
         error_kind = self._last_error_kind
         self._last_error_kind = None
         self._swallow_oks += 1
+        self._last_heard = self._now
+        self._stray_deadline = None
         try:
             self._answer_resend(number, error_kind)
         finally:
@@ -623,10 +645,16 @@ class HostLink:
             and self._in_flight
             and self._in_flight[0] == number
         ):
-            # A line that was already on its way when we rewound reached the firmware out of order.
+            # A line that was already on its way when we rewound reached the firmware out of order. If it
+            # was in fact our new copy of the line failing, nothing more will come: stray_grace decides.
             self._stray_budget -= 1
+            self._stray_deadline = self._now + self._stray_grace
             self._events.append(ResendRequested(number, True))
             return
+        self._rewind(number, error_kind)
+
+    def _rewind(self, number: int, error_kind) -> None:
+        """Act on a genuine Resend: request for line `number`."""
         if number >= self._next_line:
             if number == self._next_line and self._in_flight:
                 # Everything we sent arrived; the request is for the line we have not sent yet.
@@ -636,7 +664,10 @@ class HostLink:
             self._fail("printer asked for line %d, but only lines up to %d were sent" % (number, self._next_line - 1))
             return
         if self._history_numbers[number % self._history_size] != number:
-            self._fail("printer asked for line %d, which is no longer in the %d-line resend history" % (number, self._history_size))
+            self._fail(
+                "printer asked for line %d, which is no longer in the %d-line resend history"
+                % (number, self._history_size)
+            )
             return
         self._acknowledge_before(number, error_kind)
         self._stray_budget = 0
@@ -692,7 +723,9 @@ class HostLink:
         self._rewound_to = oldest
         self._resend_from = oldest
         self._resync_line = oldest
-        self._events.append(PrinterMessage("warning", "no answer for %.0f s; sending line %d again" % (self._response_timeout, oldest)))
+        self._events.append(
+            PrinterMessage("warning", "no answer for %.0f s; sending line %d again" % (self._response_timeout, oldest))
+        )
 
     def _on_reset(self) -> None:
         if self.state in _JOB_STATES:

@@ -115,10 +115,7 @@ def _is_key(word: str) -> bool:
     colon = word.find(":")
     if colon <= 0:
         return False
-    for char in word[:colon]:
-        if not (("A" <= char <= "Z") or char == "_"):
-            return False
-    return True
+    return all("A" <= char <= "Z" or char == "_" for char in word[:colon])
 
 
 def parse_m115(line: str) -> dict:

@@ -6,16 +6,16 @@ instead of pyserial's poll-then-read loop, which matters at 15,000 lines a secon
 opening, exclusivity, the baud rate and the rest of termios.
 """
 
-# The terminal's read timer: a read returns after this much silence (tenths of a second).
-READ_TICK_DECISECONDS = 1
-READ_TICK_SECONDS = READ_TICK_DECISECONDS / 10
-
 import errno
 import os
 import select
 import termios
 
 import serial
+
+# The terminal's read timer: a read returns after this much silence (tenths of a second).
+READ_TICK_DECISECONDS = 1
+READ_TICK_SECONDS = READ_TICK_DECISECONDS / 10
 
 # Marlin boards ship at 250000 or 115200; older and smaller boards use the rest.
 COMMON_BAUD_RATES = (250000, 115200, 57600, 230400, 500000, 1000000)

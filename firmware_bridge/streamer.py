@@ -109,7 +109,15 @@ def connect(port: str, bauds=COMMON_BAUD_RATES, link_factory=marlin.HostLink, cl
     raise NotAPrinterError("no Marlin-family printer answered M115 on %s at %s baud" % (port, ", ".join(tried)))
 
 
-def stream(connection: PrinterConnection, commands, clock=time.monotonic, on_progress=None, on_event=None, controls=None, progress_interval: float = 0.25) -> StreamReport:
+def stream(
+    connection: PrinterConnection,
+    commands,
+    clock=time.monotonic,
+    on_progress=None,
+    on_event=None,
+    controls=None,
+    progress_interval: float = 0.25,
+) -> StreamReport:
     """Send every (source_line, command) of `commands` through the connection; block until the job ends."""
     transport = connection.transport
     link = connection.link

@@ -88,8 +88,8 @@ class VirtualMarlin:
         self._record = record
         self._random = random.Random(seed)
         self._rx = bytearray()
-        self._queue = deque((), options.bufsize)
-        self._planner = deque((), options.planner_moves)  # end times of moves not finished yet
+        self._queue = deque(maxlen=options.bufsize)
+        self._planner = deque(maxlen=options.planner_moves)  # end times of moves not finished yet
         self._out = bytearray()
         self.last_line = 0
         self.executed = 0
@@ -279,12 +279,11 @@ class VirtualMarlin:
                 return False
         elif code == b"M400" and self._planner:
             return False
-        elif code == b"G4":
-            if self._blocked_until is None:
-                seconds = (_word(command, b"P") or 0.0) / 1000.0 + (_word(command, b"S") or 0.0)
-                if seconds > 0:
-                    self._blocked_until = now + seconds * max(self.options.move_time_scale, 0.0)
-                    return False
+        elif code == b"G4" and self._blocked_until is None:
+            seconds = (_word(command, b"P") or 0.0) / 1000.0 + (_word(command, b"S") or 0.0)
+            if seconds > 0:
+                self._blocked_until = now + seconds * max(self.options.move_time_scale, 0.0)
+                return False
         self._busy_done = False
         self._finish(code, command)
         return True
@@ -337,7 +336,9 @@ class VirtualMarlin:
 
     def _fault_points(self) -> list:
         options = self.options
-        return [n for n in (options.reset_after, options.disconnect_after, options.halt_after, options.silent_after) if n]
+        return [
+            n for n in (options.reset_after, options.disconnect_after, options.halt_after, options.silent_after) if n
+        ]
 
     def _move(self, command: bytes, now: float) -> bool:
         """Put a move in the planner, False while the planner is full. Only used when moves take time."""
@@ -352,7 +353,7 @@ class VirtualMarlin:
             self._feed_rate = feed
         if len(self._planner) >= self.options.planner_moves:
             return False
-        distance = math.sqrt(sum((a - b) ** 2 for a, b in zip(target, self._position)))
+        distance = math.sqrt(sum((a - b) ** 2 for a, b in zip(target, self._position, strict=True)))
         seconds = distance / (self._feed_rate / 60.0) * scale
         start = self._planner[-1] if self._planner else now
         self._planner.append(max(start, now) + seconds)

@@ -26,7 +26,7 @@ class CommandRecord:
     def __init__(self, path) -> None:
         self.count = 0
         self._digest = hashlib.sha256()
-        self._file = open(path, "wb") if path else None
+        self._file = open(path, "wb") if path else None  # noqa: SIM115 - closed by close(), kept for the run
 
     def __call__(self, command: bytes) -> None:
         self.count += 1
@@ -107,7 +107,9 @@ class PseudoTerminalPrinter:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m firmware_bridge.virtual_printer", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware_bridge.virtual_printer", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--link", help="also make this symlink to the serial port")
     parser.add_argument("--record", help="write every executed job command to this file")
     parser.add_argument("--summary", help="write counters as JSON to this file when stopping")

@@ -1,1 +1,1 @@
-"""The sealed-job format: sealing, opening (verify pass, then stream pass), licenses, watermarks. Arrives with its issue."""
+"""The sealed-job format: sealing, opening (verify, then stream), licenses, watermarks. Arrives with its issue."""

@@ -81,7 +81,9 @@ def test_parse_temperatures_forms():
         "T": (20.0, 0.0),
         "B": (21.5, 60.0),
     }
-    multi = replies.parse_temperatures(" T:200.0 /200.0 B:60.0 /60.0 T0:200.0 /200.0 T1:25.0 /0.0 C:30.1 /0.0 @:127 B@:64 @0:127")
+    multi = replies.parse_temperatures(
+        " T:200.0 /200.0 B:60.0 /60.0 T0:200.0 /200.0 T1:25.0 /0.0 C:30.1 /0.0 @:127 B@:64 @0:127"
+    )
     assert multi["T1"] == (25.0, 0.0)
     assert multi["C"] == (30.1, 0.0)
     assert "@0" not in multi

@@ -327,7 +327,7 @@ def test_finishing_waits_for_the_last_ok():
 def test_transcript_fed_whole_or_byte_by_byte_gives_the_same_events():
     transcript = (
         "echo:busy: processing\n T:200.00 /200.00 B:60.00 /60.00 @:0 B@:0\n"
-        "Error:checksum mismatch, Last Line: 2\nResend: 3\nok\nok\necho:Unknown command: \"X\"\n"
+        'Error:checksum mismatch, Last Line: 2\nResend: 3\nok\nok\necho:Unknown command: "X"\n'
     )
 
     def run(chunks):
@@ -355,3 +355,41 @@ def test_junk_from_the_printer_is_reported_not_fatal():
     events = link.receive_data(b"x" * 200, 0.0)
     assert "overlong" in of_type(events, marlin.PrinterMessage)[0].text
     assert link.state == marlin.READY
+
+
+def test_temperature_reports_do_not_hide_a_lost_line():
+    link = connected_link(response_timeout=2.0)
+    link.start_job()
+    link.send_job_line("G1 X1")
+    sent = link.data_to_send()
+    for second in range(1, 5):
+        feed(link, " T:20.00 /0.00 B:20.00 /0.00 @:0 B@:0\n", float(second))
+        link.tick(float(second))
+    assert link.data_to_send() == sent  # the line went out again although reports kept coming
+
+
+def test_heating_reports_keep_the_link_alive():
+    link = connected_link(response_timeout=2.0)
+    link.start_job()
+    link.send_job_line("M109 S200")
+    link.data_to_send()
+    for second in range(1, 8):
+        feed(link, " T:%d.00 /200.00 B:20.00 /0.00 @:127 B@:0 W:?\n" % (25 * second), float(second))
+        link.tick(float(second) + 0.5)
+    assert link.data_to_send() == b""
+
+
+def test_an_ignored_repeat_is_taken_as_real_when_nothing_follows():
+    link = connected_link(window=4, rx_buffer_bytes=1024, stray_grace=1.0)
+    link.start_job()
+    for number in range(4):
+        link.send_job_line("G1 X%d" % number)
+    link.data_to_send()  # lines 3, 4, 5, 6
+    feed(link, "ok\nError:checksum mismatch, Last Line: 3\nResend: 4\nok\n", 0.1)
+    resent = link.data_to_send()
+    events = feed(link, "Error:Line Number is not Last Line Number+1, Last Line: 3\nResend: 4\nok\n", 0.2)
+    assert of_type(events, marlin.ResendRequested)[0].ignored
+    link.tick(0.5)
+    assert link.data_to_send() == b""
+    link.tick(1.3)
+    assert link.data_to_send() == resent

@@ -12,7 +12,11 @@ from tests.firmware_bridge.loopback import Loopback
 COMMANDS = ["G1 X%d.%03d Y%d E%d.5" % (index % 200, index % 997, index % 50, index) for index in range(300)]
 
 
-@settings(max_examples=int(os.environ.get("LINK_PROPERTY_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("LINK_PROPERTY_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     window=st.sampled_from([None, 1, 2, 3, 4, 8]),
     rx_buffer=st.sampled_from([128, 256, 1024]),
@@ -26,7 +30,16 @@ COMMANDS = ["G1 X%d.%03d Y%d E%d.5" % (index % 200, index % 997, index % 50, ind
     count=st.integers(1, len(COMMANDS)),
 )
 def test_every_line_exactly_once_in_order(
-    window, rx_buffer, bufsize, checksum_error_rate, drop_byte_rate, busy_every, move_time_scale, advanced_ok, seed, count
+    window,
+    rx_buffer,
+    bufsize,
+    checksum_error_rate,
+    drop_byte_rate,
+    busy_every,
+    move_time_scale,
+    advanced_ok,
+    seed,
+    count,
 ):
     options = PrinterOptions(
         rx_buffer=rx_buffer,
@@ -78,9 +91,10 @@ def test_random_printer_chatter_never_duplicates_or_skips_a_line(script):
             "ok": "ok\n",
             "busy": "echo:busy: processing\n",
             "resend": "Error:checksum mismatch, Last Line: %d\nResend: %d\nok\n" % (oldest - 1, oldest),
-            "checksum-error": "Error:No Checksum with line number, Last Line: %d\nResend: %d\nok\n" % (oldest - 1, oldest),
+            "checksum-error": "Error:No Checksum with line number, Last Line: %d\nResend: %d\nok\n"
+            % (oldest - 1, oldest),
             "temperature": " T:20.00 /0.00 B:20.00 /0.00 @:0 B@:0\n",
-            "echo": "echo:Unknown command: \"X\"\n",
+            "echo": 'echo:Unknown command: "X"\n',
         }[reply]
         link.receive_data(text.encode(), 0.0)
         assert link.state == marlin.PRINTING

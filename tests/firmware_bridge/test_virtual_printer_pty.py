@@ -32,7 +32,9 @@ class Run:
         return json.loads(self.summary_path.read_text())
 
     def connect(self, **link_options) -> streamer.PrinterConnection:
-        return streamer.connect(self.printer.path, bauds=(115200,), link_factory=lambda: marlin.HostLink(**link_options))
+        return streamer.connect(
+            self.printer.path, bauds=(115200,), link_factory=lambda: marlin.HostLink(**link_options)
+        )
 
 
 @pytest.fixture
@@ -51,7 +53,9 @@ def printer_run(tmp_path):
 
 def stream(connection, commands=JOB, **options) -> streamer.StreamReport:
     try:
-        return streamer.stream(connection, ((number + 1, command) for number, command in enumerate(commands)), **options)
+        return streamer.stream(
+            connection, ((number + 1, command) for number, command in enumerate(commands)), **options
+        )
     finally:
         connection.close()
 
@@ -85,8 +89,19 @@ def test_dropped_bytes_are_repaired(printer_run):
 
 
 def test_windowed_with_a_real_planner_never_overflows_the_receive_buffer(printer_run):
-    run = printer_run("--advanced-ok", "--bufsize", "8", "--rx-buffer", "256", "--move-time-scale", "0.0005",
-                      "--checksum-error-rate", "0.01", "--seed", "11")
+    run = printer_run(
+        "--advanced-ok",
+        "--bufsize",
+        "8",
+        "--rx-buffer",
+        "256",
+        "--move-time-scale",
+        "0.0005",
+        "--checksum-error-rate",
+        "0.01",
+        "--seed",
+        "11",
+    )
     report = stream(run.connect(rx_buffer_bytes=256, response_timeout=2.0), JOB[:1500])
     assert report.outcome == marlin.DONE
     summary = run.summary()
@@ -98,8 +113,9 @@ def test_windowed_with_a_real_planner_never_overflows_the_receive_buffer(printer
 def test_busy_printer_keeps_the_link_alive(printer_run):
     run = printer_run("--busy-every", "500", "--busy-seconds", "1.0")
     messages = []
-    report = stream(run.connect(response_timeout=0.5, max_timeouts=1), JOB[:1200],
-                    on_event=lambda event: messages.append(event))
+    report = stream(
+        run.connect(response_timeout=0.5, max_timeouts=1), JOB[:1200], on_event=lambda event: messages.append(event)
+    )
     assert report.outcome == marlin.DONE
     assert sum(isinstance(event, marlin.PrinterBusy) for event in messages) >= 10
     assert run.executed() == JOB[:1200]
@@ -144,8 +160,11 @@ def test_silent_printer_times_out_instead_of_hanging(printer_run):
 def test_temperatures_are_reported_while_printing(printer_run):
     run = printer_run("--move-time-scale", "0.0005")
     readings = []
-    report = stream(run.connect(temperature_interval=1.0), ["M104 S210", "M109 S210", *JOB[:1500]],
-                    on_event=lambda event: isinstance(event, marlin.Temperatures) and readings.append(event.readings))
+    report = stream(
+        run.connect(temperature_interval=1.0),
+        ["M104 S210", "M109 S210", *JOB[:1500]],
+        on_event=lambda event: isinstance(event, marlin.Temperatures) and readings.append(event.readings),
+    )
     assert report.outcome == marlin.DONE
     assert readings
     assert readings[-1]["T"] == (210.0, 210.0)
@@ -154,8 +173,11 @@ def test_temperatures_are_reported_while_printing(printer_run):
 def test_polls_m105_when_the_firmware_cannot_autoreport(printer_run):
     run = printer_run("--no-autoreport", "--move-time-scale", "0.0005")
     readings = []
-    report = stream(run.connect(temperature_interval=0.2), JOB[:2000],
-                    on_event=lambda event: isinstance(event, marlin.Temperatures) and readings.append(event.readings))
+    report = stream(
+        run.connect(temperature_interval=0.2),
+        JOB[:2000],
+        on_event=lambda event: isinstance(event, marlin.Temperatures) and readings.append(event.readings),
+    )
     assert report.outcome == marlin.DONE
     assert len(readings) >= 2
     assert run.executed() == JOB[:2000]  # the polls are housekeeping, not part of the job's record
@@ -217,13 +239,14 @@ def test_a_port_without_a_printer_is_reported(tmp_path):
     tty.setraw(slave)
     try:
         with pytest.raises(streamer.NotAPrinterError, match="no Marlin-family printer answered M115"):
-            streamer.connect(os.ttyname(slave), bauds=(250000, 115200),
-                             link_factory=lambda: marlin.HostLink(connect_timeout=0.5))
+            streamer.connect(
+                os.ttyname(slave), bauds=(250000, 115200), link_factory=lambda: marlin.HostLink(connect_timeout=0.5)
+            )
     finally:
         os.close(master)
         os.close(slave)
 
 
 def test_a_missing_port_is_reported(tmp_path):
-    with pytest.raises(PrinterPortError, match="cannot open .*no-such-port"):
+    with pytest.raises(PrinterPortError, match=r"cannot open .*no-such-port"):
         streamer.connect(str(tmp_path / "no-such-port"))
