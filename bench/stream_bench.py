@@ -177,8 +177,8 @@ def main() -> None:
         [
             ("host", "host", str),
             ("errors", "checksum errors", str),
-            ("lines", "lines", lambda v: "{:,}".format(v)),
-            ("lines_per_s", "lines/s", lambda v: "{:,.0f}".format(v)),
+            ("lines", "lines", lambda v: f"{v:,}"),
+            ("lines_per_s", "lines/s", lambda v: f"{v:,.0f}"),
             ("cpu_ms_per_1000", "host CPU ms / 1000 lines", lambda v: "%.1f" % v),
             ("peak_rss_mb", "host peak RSS MB", lambda v: "%.1f" % v),
             ("exactly_once", "exactly once", str),
@@ -187,7 +187,7 @@ def main() -> None:
     print()
     print(
         "Bare pseudo-terminal round trip with a trivial echo (the ceiling for ping-pong): %s/s"
-        % "{:,.0f}".format(floor)
+        % f"{floor:,.0f}"
     )
     print("Windowed runs: virtual printer as a 32-bit board (BUFSIZE 16, RX buffer 1024 bytes, ADVANCED_OK).")
     print()
@@ -198,8 +198,8 @@ def main() -> None:
         rss_rows,
         [
             ("file", "file", str),
-            ("lines", "lines", lambda v: "{:,}".format(v)),
-            ("lines_per_s", "lines/s", lambda v: "{:,.0f}".format(v)),
+            ("lines", "lines", lambda v: f"{v:,}"),
+            ("lines_per_s", "lines/s", lambda v: f"{v:,.0f}"),
             ("peak_rss_mb", "peak RSS MB", lambda v: "%.1f" % v),
             ("exactly_once", "exactly once", str),
         ],
