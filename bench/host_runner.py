@@ -42,8 +42,8 @@ def run_loopback(args) -> dict:
         recorded[0] += 1
         digest.update(command + b"\n")
 
-    printer = VirtualMarlin(PrinterOptions(heat_rate=1e9), record=record)
-    link = marlin.HostLink(window=4, rx_buffer_bytes=1024)
+    printer = VirtualMarlin(PrinterOptions(heat_rate=1e9, bufsize=16, rx_buffer=1024), record=record)
+    link = marlin.HostLink(window=16, rx_buffer_bytes=1024)
     now = 0.0
 
     def exchange() -> list:
