@@ -63,12 +63,8 @@ def run_loopback(args) -> dict:
         commands = gcode.iter_commands(handle)
         while ended is None:
             now += 0.0001
-            while link.ready_for_job_line():
-                item = next(commands, None)
-                if item is None:
-                    link.finish_job()
-                    break
-                link.send_job_line(item[1])
+            if link.state == marlin.PRINTING:
+                streamer.hand_over_lines(link, commands)
             for event in exchange():
                 if isinstance(event, marlin.JobEnded):
                     ended = event

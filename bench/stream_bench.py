@@ -185,10 +185,7 @@ def main() -> None:
         ],
     )
     print()
-    print(
-        "Bare pseudo-terminal round trip with a trivial echo (the ceiling for ping-pong): %s/s"
-        % f"{floor:,.0f}"
-    )
+    print("Bare pseudo-terminal round trip with a trivial echo (the ceiling for ping-pong): %s/s" % f"{floor:,.0f}")
     print("Windowed runs: virtual printer as a 32-bit board (BUFSIZE 16, RX buffer 1024 bytes, ADVANCED_OK).")
     print()
     rss_rows = [rss_row(int(size)) for size in args.rss_sizes.split(",")]

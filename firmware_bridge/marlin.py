@@ -235,7 +235,6 @@ class HostLink:
         self._timeouts = 0
         self._next_poll = None
         self._advanced_ok_buffer = None
-        self._halt_reason = None
         self._queue_handshake()
 
     # ------------------------------------------------------------------------------ public interface
@@ -254,6 +253,8 @@ class HostLink:
         """Frame one cleaned job command (see gcode.clean_line) and queue it for the printer."""
         if not self.ready_for_job_line():
             raise LocalProtocolError("send_job_line while the link is not ready for one (state %s)" % self.state)
+        if len(command) > self._max_command_bytes:
+            raise LocalProtocolError("command of %d bytes: clean lines with gcode.clean_line first" % len(command))
         z = gcode.z_of(command) if "Z" in command else None
         self._send_new(command, _JOB, z)
         self._progress.lines_sent += 1
@@ -290,6 +291,7 @@ class HostLink:
 
     def tick(self, now: float) -> list:
         """Advance time: timeouts and temperature polling. Call at least every next_deadline()."""
+        self._now = now
         if self._last_heard is None:
             self._last_heard = now
         if self.state == CONNECTING:
@@ -406,7 +408,6 @@ class HostLink:
         if self.state in _JOB_STATES:
             self._end_job(CANCELLED if "M112" in reason else FAILED_OUTCOME, reason)
         self._set_state(HALTED)
-        self._halt_reason = reason
         self._control = deque((), _CONTROL_QUEUE_SIZE)
         self._next_poll = None
         self._events.append(PrinterHalted(reason))
@@ -446,6 +447,8 @@ class HostLink:
         self._history_kinds[slot] = kind
         self._history_z[slot] = z
         if self._resend_from is None and self._room_for(len(data)):
+            if not self._in_flight:
+                self._last_heard = self._now  # the silence timer runs from the oldest line in flight
             self._in_flight.append(number)
             self._in_flight_bytes += len(data)
             if self._out_first_line is None:
@@ -473,6 +476,8 @@ class HostLink:
             data = self._history_frames[slot]
             if not self._room_for(len(data)):
                 return
+            if not self._in_flight:
+                self._last_heard = self._now
             self._in_flight.append(number)
             self._in_flight_bytes += len(data)
             if self._out_first_line is None:

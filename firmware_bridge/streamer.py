@@ -132,13 +132,7 @@ def stream(
     progress = link.progress()
     while True:
         if link.state == marlin.PRINTING:
-            while link.ready_for_job_line():
-                item = next(commands, None)
-                if item is None:
-                    link.finish_job()
-                    break
-                link.send_job_line(item[1])
-                pending_sources.append(item[0])
+            hand_over_lines(link, commands, pending_sources.append)
         events = exchange()
         if controls is not None and controls.pending is not None:
             events += _apply(link, controls)
@@ -162,6 +156,18 @@ def stream(
                 next_report = now + progress_interval
                 _settle(pending_sources, progress, report)
                 on_progress(progress, report.last_source_line)
+
+
+def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> None:
+    """Give the link as many (source_line, command) items as it will take; finish the job when they run out."""
+    while link.ready_for_job_line():
+        item = next(commands, None)
+        if item is None:
+            link.finish_job()
+            return
+        link.send_job_line(item[1])
+        if on_sent is not None:
+            on_sent(item[0])
 
 
 def _flush(transport: SerialTransport, link: marlin.HostLink) -> None:

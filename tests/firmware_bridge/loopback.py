@@ -1,6 +1,7 @@
 """The host link and the virtual Marlin wired back to back in one process, on simulated time."""
 
 from firmware_bridge import marlin
+from firmware_bridge.streamer import hand_over_lines
 from firmware_bridge.virtual_marlin import PrinterOptions, VirtualMarlin
 
 
@@ -34,15 +35,10 @@ class Loopback:
 
     def print_job(self, commands, max_steps: int = 2000000) -> marlin.JobEnded:
         self.link.start_job()
-        pending = iter(commands)
+        pending = iter(enumerate(commands, 1))
         for _ in range(max_steps):
             if self.link.state == marlin.PRINTING:
-                while self.link.ready_for_job_line():
-                    command = next(pending, None)
-                    if command is None:
-                        self.link.finish_job()
-                        break
-                    self.link.send_job_line(command)
+                hand_over_lines(self.link, pending)
             for event in self.exchange():
                 if isinstance(event, marlin.JobEnded):
                     return event

@@ -393,3 +393,23 @@ def test_an_ignored_repeat_is_taken_as_real_when_nothing_follows():
     assert link.data_to_send() == b""
     link.tick(1.3)
     assert link.data_to_send() == resent
+
+
+def test_a_job_after_a_long_idle_spell_does_not_count_the_idle_time_as_silence():
+    link = connected_link(response_timeout=2.0)
+    for second in range(1, 60):
+        feed(link, " T:20.00 /0.00 B:20.00 /0.00 @:0 B@:0\n", float(second))
+        link.tick(float(second))
+    link.start_job()
+    link.send_job_line("G1 X1")
+    link.data_to_send()
+    link.tick(60.5)
+    assert link.data_to_send() == b""
+    feed(link, "ok\n", 60.6)
+    assert link.progress().lines_acknowledged == 1
+
+
+def test_an_uncleaned_overlong_command_is_our_bug():
+    link = connected_link()
+    link.start_job()
+    expect_raises(marlin.LocalProtocolError, link.send_job_line, "M117 " + "x" * 100)
