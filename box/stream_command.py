@@ -100,6 +100,10 @@ def run(args) -> int:
     )
     for message in report.messages[-5:]:
         print("  printer said: %s" % message, file=sys.stderr)
+    if report.recent_io:
+        print("last lines on the serial port (> sent, < received):", file=sys.stderr)
+        for line in report.recent_io[-12:]:
+            print("  " + line, file=sys.stderr)
     return 0 if report.outcome == marlin.DONE else 1
 
 

@@ -9,6 +9,9 @@ from collections import deque
 from firmware_bridge import marlin
 from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterDisconnected, SerialTransport
 
+# How many reads and writes the failure report keeps (each a chunk of one or more lines).
+RECENT_EXCHANGES = 64
+
 
 class NotAPrinterError(Exception):
     """Nothing on the port answered M115 like a Marlin-family printer at any baud rate tried."""
@@ -25,6 +28,7 @@ class StreamReport:
         self.seconds = 0.0
         self.resends = 0
         self.messages = []
+        self.recent_io = []  # when the job did not finish: the last lines sent (>) and received (<)
 
     def __repr__(self) -> str:
         return "StreamReport(%s, %r, lines=%d, resends=%d, %.2fs)" % (
@@ -68,14 +72,19 @@ class _Exchanger:
         self._clock = clock
         self._on_event = on_event
         self._deadline = 0.0
+        # The last exchanges with the printer, for the failure report (Klipper keeps the same ring).
+        self.recent = deque((), RECENT_EXCHANGES)
 
     def __call__(self) -> list:
         link = self._link
         out = link.data_to_send()
         if out:
+            self.recent.append(b"> " + out)
             self._transport.write(out)
         try:
             data = self._transport.read()
+            if data:
+                self.recent.append(b"< " + data)
         except PrinterDisconnected as exc:
             events = link.connection_lost(str(exc))
         else:
@@ -147,6 +156,8 @@ def stream(
                 report.lines_acknowledged = event.lines_acknowledged
                 report.resends = progress.resends
                 report.seconds = clock() - started
+                if event.outcome != marlin.DONE:
+                    report.recent_io = _recent_lines(exchange.recent)
                 if on_progress is not None:
                     on_progress(progress, report.last_source_line)
                 return report
@@ -168,6 +179,15 @@ def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> None:
         link.send_job_line(item[1])
         if on_sent is not None:
             on_sent(item[0])
+
+
+def _recent_lines(chunks, limit: int = 40) -> list:
+    lines = []
+    for chunk in chunks:
+        direction, payload = chunk[:2].decode(), chunk[2:]
+        for line in payload.decode("utf-8", "replace").splitlines():
+            lines.append(direction + line)
+    return lines[-limit:]
 
 
 def _flush(transport: SerialTransport, link: marlin.HostLink) -> None:

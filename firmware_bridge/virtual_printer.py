@@ -13,11 +13,15 @@ import os
 import select
 import signal
 import sys
+import termios
 import time
 import tty
 from contextlib import suppress
 
 from firmware_bridge.virtual_marlin import PrinterOptions, VirtualMarlin
+
+# Linux's speed code for a rate without a B constant (250000 and the like); Python's termios lacks the name.
+_BOTHER = 0o010000
 
 
 class CommandRecord:
@@ -45,8 +49,10 @@ class CommandRecord:
 class PseudoTerminalPrinter:
     """Runs a VirtualMarlin behind the master side of a new pseudo-terminal."""
 
-    def __init__(self, printer: VirtualMarlin, link_path=None) -> None:
+    def __init__(self, printer: VirtualMarlin, link_path=None, baud=None) -> None:
         self.printer = printer
+        # termios speed code the host must set to be understood; a wrong one gets line noise back.
+        self._speed_code = None if baud is None else getattr(termios, "B%d" % baud, _BOTHER)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
@@ -77,7 +83,9 @@ class PseudoTerminalPrinter:
                     data = os.read(master, 65536)
                 except (BlockingIOError, InterruptedError):
                     data = b""
-                if data:
+                if data and self._speed_code is not None and termios.tcgetattr(master)[4] != self._speed_code:
+                    self._write(b"\xf0\x8a\x13\xfe\x80\n")  # what a wrong baud rate looks like
+                elif data:
                     printer.receive_data(data, now)
             if now >= wakeup:
                 printer.tick(now)
@@ -114,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", help="write every executed job command to this file")
     parser.add_argument("--summary", help="write counters as JSON to this file when stopping")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault injection")
+    parser.add_argument("--baud", type=int, help="answer only a host set to this baud rate (default: any)")
     parser.add_argument("--advanced-ok", action="store_true", help="advertise ADVANCED_OK and send 'ok N P B'")
     parser.add_argument("--no-emergency-parser", action="store_true")
     parser.add_argument("--no-autoreport", action="store_true", help="no M155; the host must poll M105")
@@ -164,7 +173,7 @@ def main(argv=None) -> int:
             return 2
     record = CommandRecord(args.record)
     printer = VirtualMarlin(options_from(args), record=record, seed=args.seed)
-    shell = PseudoTerminalPrinter(printer, link_path=args.link)
+    shell = PseudoTerminalPrinter(printer, link_path=args.link, baud=args.baud)
     signal.signal(signal.SIGTERM, shell.stop)
     signal.signal(signal.SIGINT, shell.stop)
     print(shell.path, flush=True)

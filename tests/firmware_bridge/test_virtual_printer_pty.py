@@ -148,6 +148,9 @@ def test_thermal_runaway_halts_the_job_with_the_reason(printer_run):
     assert report.outcome == marlin.FAILED_OUTCOME
     assert "Thermal Runaway" in report.reason
     assert run.summary()["halted"] is True
+    # The failure report keeps the last exchanges, the firmware's own words among them.
+    assert "< Error:Thermal Runaway, system stopped! Heater_ID: 0" in report.recent_io
+    assert any(line.startswith("> N") for line in report.recent_io)
 
 
 def test_silent_printer_times_out_instead_of_hanging(printer_run):
@@ -250,3 +253,24 @@ def test_a_port_without_a_printer_is_reported(tmp_path):
 def test_a_missing_port_is_reported(tmp_path):
     with pytest.raises(PrinterPortError, match=r"cannot open .*no-such-port"):
         streamer.connect(str(tmp_path / "no-such-port"))
+
+
+def test_baud_probing_finds_the_printers_rate(printer_run):
+    run = printer_run("--baud", "115200")
+    connection = streamer.connect(
+        run.printer.path, bauds=(250000, 57600, 115200), link_factory=lambda: marlin.HostLink(connect_timeout=0.5)
+    )
+    assert connection.transport.baud == 115200
+    report = stream(connection, JOB[:100])
+    assert report.outcome == marlin.DONE
+    assert run.executed() == JOB[:100]
+
+
+def test_link_option_gives_the_port_a_stable_name(tmp_path):
+    link = tmp_path / "ttyPRINTER"
+    with VirtualPrinterProcess("--link", str(link)) as printer:
+        assert os.path.realpath(link) == printer.path
+        connection = streamer.connect(str(link), bauds=(115200,))
+        assert connection.firmware["FIRMWARE_NAME"].startswith("Marlin")
+        connection.close()
+    assert not link.exists()
