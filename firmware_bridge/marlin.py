@@ -271,6 +271,11 @@ class HostLink:
     def receive_data(self, data: bytes, now: float) -> list:
         """Feed bytes read from the printer; returns the events they caused."""
         self._now = now
+        if data == b"ok\n" and not self._partial and self._last_heard is not None:
+            self._on_ok(data)  # the answer to nearly every line: skip the splitting
+            if self._resend_from is not None or self._control:
+                self._pump()
+            return self._take_events()
         if self._last_heard is None:
             self._last_heard = now
         buffer = self._partial + data if self._partial else data
