@@ -3,8 +3,8 @@
 Every run streams a tessellated vase (short G1 segments, about 28 bytes a line) over a real pseudo-terminal
 to the virtual Marlin printer, which records a SHA-256 of every job command it executed; "exactly once"
 means that digest and count equal the file's own. Each figure is the median of --runs runs. The host runs
-in a process of its own, so its CPU time and peak RSS are its alone. A last table streams large files through
-the link in one process (no port) to show that memory does not grow with the file.
+in a process of its own, so its CPU time and peak RSS are its alone. A last table streams files of growing size
+to show that the host's memory does not grow with the file.
 """
 
 import argparse
@@ -119,23 +119,18 @@ def pty_floor(round_trips: int = 30000) -> float:
 
 
 def rss_row(size_mb: int) -> dict:
+    """Peak memory of our host streaming a file of `size_mb` MB, windowed, over the pseudo-terminal."""
     segments = size_mb * 1024 * 1024 // 31
     path = vase(segments)
-    output = subprocess.run(
-        [sys.executable, "bench/host_runner.py", "loopback", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    result = json.loads(output.stdout)
     expected = expected_digest(path)
+    windowed = lambda port, file: [sys.executable, "bench/host_runner.py", "pty", port, file, "--rx-buffer", "1024"]  # noqa: E731
+    result = one_run(windowed, WINDOWED_PRINTER, path, expected, seed=1)
     return {
         "file": "%d MB" % (path.stat().st_size // 1_000_000),
         "lines": result["lines"],
         "lines_per_s": result["lines"] / result["seconds"],
         "peak_rss_mb": result["peak_rss_kb"] / 1024,
-        "exactly_once": (result["job_commands"], result["job_sha256"]) == expected,
+        "exactly_once": result["exactly_once"],
     }
 
 
@@ -189,7 +184,7 @@ def main() -> None:
     print("Windowed runs: virtual printer as a 32-bit board (BUFSIZE 16, RX buffer 1024 bytes, ADVANCED_OK).")
     print()
     rss_rows = [rss_row(int(size)) for size in args.rss_sizes.split(",")]
-    print("Memory against file size: reader + link + virtual printer in one process, no port")
+    print("Host memory against file size (windowed, over the pseudo-terminal, one run each)")
     print()
     print_table(
         rss_rows,

@@ -98,7 +98,7 @@ def run(args) -> int:
         ),
         file=sys.stderr,
     )
-    for message in report.messages[-5:]:
+    for message in list(report.messages)[-5:]:
         print("  printer said: %s" % message, file=sys.stderr)
     if report.recent_io:
         print("last lines on the serial port (> sent, < received):", file=sys.stderr)

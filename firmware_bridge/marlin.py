@@ -345,10 +345,11 @@ class HostLink:
         self._set_state(PRINTING)
         self._progress = Progress()
 
-    def finish_job(self) -> None:
+    def finish_job(self) -> list:
         """The caller has handed over the job's last line; JobEnded(done) follows once all are confirmed."""
         self._set_state(FINISHING)
         self._check_finished()
+        return self._take_events()
 
     def pause(self) -> None:
         """Stop taking job lines; lines already sent still complete."""

@@ -27,7 +27,7 @@ class StreamReport:
         self.last_source_line = 0
         self.seconds = 0.0
         self.resends = 0
-        self.messages = []
+        self.messages = deque((), 50)  # the printer's latest warnings and errors
         self.recent_io = []  # when the job did not finish: the last lines sent (>) and received (<)
 
     def __repr__(self) -> str:
@@ -131,8 +131,7 @@ def stream(
     transport = connection.transport
     link = connection.link
     report = StreamReport()
-    pending_sources = deque()
-    progress = None
+    pending_sources = deque()  # source line numbers of lines sent and not yet known to be confirmed
     started = clock()
     next_report = started
     commands = iter(commands)
@@ -140,9 +139,9 @@ def stream(
     link.start_job()
     progress = link.progress()
     while True:
-        if link.state == marlin.PRINTING:
-            hand_over_lines(link, commands, pending_sources.append)
-        events = exchange()
+        events = hand_over_lines(link, commands, pending_sources.append) if link.state == marlin.PRINTING else []
+        if not events:  # (the only event handing over can cause is the end of a job already confirmed)
+            events = exchange()
         if controls is not None and controls.pending is not None:
             events += _apply(link, controls)
         for event in events:
@@ -161,6 +160,8 @@ def stream(
                 if on_progress is not None:
                     on_progress(progress, report.last_source_line)
                 return report
+        if len(pending_sources) > 512:  # without a progress callback nothing else keeps it short
+            _settle(pending_sources, progress, report)
         if on_progress is not None:
             now = clock()
             if now >= next_report:
@@ -169,16 +170,19 @@ def stream(
                 on_progress(progress, report.last_source_line)
 
 
-def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> None:
-    """Give the link as many (source_line, command) items as it will take; finish the job when they run out."""
+def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> list:
+    """Give the link as many (source_line, command) items as it will take; finish the job when they run out.
+
+    Returns the events of finishing (JobEnded when every line was already confirmed), else an empty list.
+    """
     while link.ready_for_job_line():
         item = next(commands, None)
         if item is None:
-            link.finish_job()
-            return
+            return link.finish_job()
         link.send_job_line(item[1])
         if on_sent is not None:
             on_sent(item[0])
+    return []
 
 
 def _recent_lines(chunks, limit: int = 40) -> list:

@@ -87,6 +87,7 @@ class PseudoTerminalPrinter:
                     self._write(b"\xf0\x8a\x13\xfe\x80\n")  # what a wrong baud rate looks like
                 elif data:
                     printer.receive_data(data, now)
+                    wakeup = min(wakeup, printer.next_wakeup(now))  # a command may now be waiting on time
             if now >= wakeup:
                 printer.tick(now)
                 wakeup = printer.next_wakeup(now)

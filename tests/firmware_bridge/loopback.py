@@ -37,9 +37,8 @@ class Loopback:
         self.link.start_job()
         pending = iter(enumerate(commands, 1))
         for _ in range(max_steps):
-            if self.link.state == marlin.PRINTING:
-                hand_over_lines(self.link, pending)
-            for event in self.exchange():
+            events = hand_over_lines(self.link, pending) if self.link.state == marlin.PRINTING else []
+            for event in events + self.exchange():
                 if isinstance(event, marlin.JobEnded):
                     return event
         raise AssertionError("the job did not end: %r" % self.events[-5:])

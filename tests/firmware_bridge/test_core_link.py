@@ -413,3 +413,13 @@ def test_an_uncleaned_overlong_command_is_our_bug():
     link = connected_link()
     link.start_job()
     expect_raises(marlin.LocalProtocolError, link.send_job_line, "M117 " + "x" * 100)
+
+
+def test_finishing_after_the_last_ok_ends_the_job_at_once():
+    link = connected_link()
+    link.start_job()
+    link.send_job_line("G1 X1")
+    link.data_to_send()
+    feed(link, "ok\n")
+    events = link.finish_job()
+    assert of_type(events, marlin.JobEnded)[0].outcome == marlin.DONE

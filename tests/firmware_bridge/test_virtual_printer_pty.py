@@ -165,7 +165,7 @@ def test_temperatures_are_reported_while_printing(printer_run):
     readings = []
     report = stream(
         run.connect(temperature_interval=1.0),
-        ["M104 S210", "M109 S210", *JOB[:1500]],
+        ["M104 S210", "M109 S210", *JOB[:1500], "M105"],
         on_event=lambda event: isinstance(event, marlin.Temperatures) and readings.append(event.readings),
     )
     assert report.outcome == marlin.DONE
