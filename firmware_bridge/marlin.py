@@ -225,6 +225,7 @@ class HostLink:
         self._partial = b""
         self._events = []
         self._progress = Progress()
+        self._relative_moves = False  # after G91 in the job, until G90
         # When the firmware last answered the flow (ok, Resend:, Error:, busy:, a heating report). Plain
         # temperature auto-reports do not count: a firmware that lost our lines still sends those.
         self._last_heard = None
@@ -255,7 +256,14 @@ class HostLink:
             raise LocalProtocolError("send_job_line while the link is not ready for one (state %s)" % self.state)
         if len(command) > self._max_command_bytes:
             raise LocalProtocolError("command of %d bytes: clean lines with gcode.clean_line first" % len(command))
-        z = gcode.z_of(command) if "Z" in command else None
+        z = None
+        if "Z" in command and not self._relative_moves:
+            z = gcode.z_of(command)
+        elif command[:2] == "G9":
+            if command[:3] == "G91":
+                self._relative_moves = True  # Z of relative moves (an end-of-print lift) is no layer
+            elif command[:3] == "G90":
+                self._relative_moves = False
         self._send_new(command, _JOB, z)
         self._progress.lines_sent += 1
 
@@ -344,6 +352,7 @@ class HostLink:
         """Begin accepting job lines."""
         self._set_state(PRINTING)
         self._progress = Progress()
+        self._relative_moves = False
 
     def finish_job(self) -> list:
         """The caller has handed over the job's last line; JobEnded(done) follows once all are confirmed."""

@@ -292,12 +292,12 @@ def test_pause_holds_job_lines_and_resume_releases_them():
 def test_progress_counts_layers_from_z_moves():
     link = connected_link()
     link.start_job()
-    for command in ("G1 Z0.2", "G1 X1 E1", "G1 Z0.4", "G1 X2 E2", "G1 Z0.6 F300"):
+    for command in ("G1 Z0.2", "G1 X1 E1", "G1 Z0.4", "G1 X2 E2", "G1 Z0.6 F300", "G91", "G1 Z10", "G90"):
         link.send_job_line(command)
         link.data_to_send()
         feed(link, "ok\n")
     progress = link.progress()
-    assert (progress.layer, progress.z, progress.lines_acknowledged) == (3, 0.6, 5)
+    assert (progress.layer, progress.z, progress.lines_acknowledged) == (3, 0.6, 8)
 
 
 def test_disconnect_interrupts_the_job_at_its_last_confirmed_line():
