@@ -187,8 +187,8 @@ class HostLink:
         max_reply_bytes: int = 1024,
         stray_grace: float = 1.0,
     ) -> None:
-        if window is not None and window < 1:
-            raise LocalProtocolError("window must be at least 1 line")
+        if window is not None and not 1 <= window <= history_lines // 2:
+            raise LocalProtocolError("window must be 1 to %d lines (half the resend history)" % (history_lines // 2))
         self.state = CONNECTING
         self.firmware = {}
         self.capabilities = {}
@@ -390,6 +390,8 @@ class HostLink:
         """Queue a control command (M105, G28, ...) ahead of job lines."""
         if self.state in (HALTED, FAILED):
             raise LocalProtocolError("cannot send %r: the link is %s" % (command, self.state))
+        if len(self._control) >= _CONTROL_QUEUE_SIZE - len(self._end_sequence):
+            raise LocalProtocolError("%d control commands are already waiting" % len(self._control))
         self._control.append((command, _CONTROL))
         self._pump()
 

@@ -423,3 +423,17 @@ def test_finishing_after_the_last_ok_ends_the_job_at_once():
     feed(link, "ok\n")
     events = link.finish_job()
     assert of_type(events, marlin.JobEnded)[0].outcome == marlin.DONE
+
+
+def test_limits_are_errors_not_silent_losses():
+    expect_raises(marlin.LocalProtocolError, marlin.HostLink, 0)
+    expect_raises(marlin.LocalProtocolError, marlin.HostLink, 200, 128, 256)
+    link = connected_link()
+    sent = 0
+    try:
+        for _ in range(100):
+            link.send_command("M105")
+            sent += 1
+    except marlin.LocalProtocolError:
+        pass
+    assert 0 < sent < 100
