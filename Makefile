@@ -8,14 +8,20 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: run test bench lint clean
 
+# Debian's own Python keeps venv in a separate package; install it when it is missing.
+define make_venv
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1) || { rm -rf $(1) && \
+		apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(1); }
+endef
+
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(call make_venv,$(VENV))
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
 	@touch $(STAMP)
 
 # The printer-side peer of the benchmark: Printrun's printcore, without its GUI dependencies.
 $(BENCH_STAMP): constraints-bench.txt
-	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(call make_venv,$(BENCH_VENV))
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r constraints-bench.txt
 	@touch $(BENCH_STAMP)
 
