@@ -14,16 +14,41 @@ from firmware_bridge.virtual_printer import VirtualPrinterProcess
 DEMO_MOVE_TIME_SCALE = "0.02"
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive whole number"
+_positive_float.__name__ = "positive number"
+MAX_WINDOW = 128  # half of the link's default resend history
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("file", nargs="?", help="G-code file (default: the bundled sample vase)")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of the printer, e.g. /dev/ttyUSB0")
     where.add_argument("--virtual-printer", action="store_true", help="start a virtual printer and print to it")
     parser.add_argument(
-        "--baud", type=int, help="baud rate (default: probe %s)" % ", ".join(map(str, COMMON_BAUD_RATES))
+        "--baud", type=_positive_int, help="baud rate (default: probe %s)" % ", ".join(map(str, COMMON_BAUD_RATES))
     )
-    parser.add_argument("--window", type=int, help="lines in flight (default: 1, or what ADVANCED_OK reports)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds without an answer before retrying")
+    parser.add_argument(
+        "--window",
+        type=_positive_int,
+        help="lines in flight, 1 to %d (default: 1, or what ADVANCED_OK reports)" % MAX_WINDOW,
+    )
+    parser.add_argument(
+        "--timeout", type=_positive_float, default=10.0, help="seconds without an answer before retrying"
+    )
 
 
 def _open_source(path):
@@ -42,6 +67,9 @@ def check_file(path) -> int:
 
 
 def run(args) -> int:
+    if args.window is not None and args.window > MAX_WINDOW:
+        print("mipai-box stream: --window must be at most %d lines" % MAX_WINDOW, file=sys.stderr)
+        return 2
     name = args.file or "the bundled sample (vase.gcode)"
     try:
         total = check_file(args.file)

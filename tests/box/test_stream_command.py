@@ -86,3 +86,25 @@ def test_a_missing_port_is_reported(tmp_path, gcode_file):
     assert result.returncode == 3
     assert "cannot open" in result.stderr and "ttyUSB9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--window", "0"], "invalid positive whole number value: '0'"),
+        (["--window", "500"], "--window must be at most 128 lines"),
+        (["--timeout", "-3"], "invalid positive number value: '-3'"),
+        (["--baud", "fast"], "invalid positive whole number value: 'fast'"),
+    ],
+)
+def test_bad_options_are_refused_with_a_message(gcode_file, option, message):
+    result = mipai_box("stream", gcode_file(b"G28\n"), "--virtual-printer", *option)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_that_is_not_a_serial_device_is_reported(gcode_file):
+    result = mipai_box("stream", gcode_file(b"G28\n"), "--port", "/dev/null")
+    assert result.returncode == 3
+    assert "cannot open /dev/null" in result.stderr
