@@ -172,6 +172,13 @@ def main(argv=None) -> int:
         if not 0.0 <= getattr(args, name) <= 1.0:
             print("--%s must be between 0 and 1" % name.replace("_", "-"), file=sys.stderr)
             return 2
+    for name, least in (("bufsize", 1), ("rx_buffer", 32), ("planner_moves", 1)):
+        if getattr(args, name) < least:
+            print("--%s must be at least %d" % (name.replace("_", "-"), least), file=sys.stderr)
+            return 2
+    if args.move_time_scale < 0 or args.heat_rate <= 0:
+        print("--move-time-scale must not be negative and --heat-rate must be positive", file=sys.stderr)
+        return 2
     record = CommandRecord(args.record)
     printer = VirtualMarlin(options_from(args), record=record, seed=args.seed)
     shell = PseudoTerminalPrinter(printer, link_path=args.link, baud=args.baud)
