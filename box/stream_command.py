@@ -113,7 +113,7 @@ def run(args) -> int:
         )
         report = _stream_with_progress(connection, args.file, total)
     print(
-        "%s: %s. %d of %d lines confirmed in %.1f s (%.0f lines/s), %d resends%s"
+        "%s: %s. %d of %d lines confirmed in %.1f s (%.0f lines/s), %d resends, %d printer warnings%s"
         % (
             report.outcome,
             report.reason,
@@ -122,6 +122,7 @@ def run(args) -> int:
             report.seconds,
             report.lines_acknowledged / report.seconds if report.seconds else 0.0,
             report.resends,
+            report.warnings,
             "" if report.outcome == marlin.DONE else "; last confirmed source line %d" % report.last_source_line,
         ),
         file=sys.stderr,

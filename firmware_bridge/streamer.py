@@ -28,6 +28,7 @@ class StreamReport:
         self.seconds = 0.0
         self.resends = 0
         self.messages = deque((), 50)  # the printer's latest warnings and errors
+        self.warnings = 0  # how many there were in all
         self.recent_io = []  # when the job did not finish: the last lines sent (>) and received (<)
 
     def __repr__(self) -> str:
@@ -147,6 +148,7 @@ def stream(
         for event in events:
             if isinstance(event, marlin.PrinterMessage) and event.level != "info":
                 report.messages.append(event.text)
+                report.warnings += 1
             if isinstance(event, marlin.JobEnded):
                 _flush(transport, link)  # an emergency stop's M112 must still reach the printer
                 _settle(pending_sources, progress, report)

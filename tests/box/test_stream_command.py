@@ -37,6 +37,7 @@ def test_streams_a_file_to_a_printer_and_summarises(tmp_path, gcode_file):
     assert result.returncode == 0, result.stderr
     assert "MIP.AI Virtual Printer" in result.stderr
     assert "done: all lines confirmed by the printer. 202 of 202 lines confirmed" in result.stderr
+    assert "printer warnings" in result.stderr
     assert record.read_text().splitlines() == ["G28", "G1 Z0.2 F3000"] + [
         "G1 X%d Y%d E%d" % (i, i, i) for i in range(200)
     ]
