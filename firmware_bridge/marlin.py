@@ -383,7 +383,7 @@ class HostLink:
         in its receive buffer, which is the best any host can do for it.
         """
         self._out += b"M112\n"
-        self._halt("emergency stop (M112)")
+        self._halt("emergency stop (M112)", CANCELLED)
         return self._take_events()
 
     def send_command(self, command: str) -> None:
@@ -419,22 +419,26 @@ class HostLink:
         self._control = deque((), _CONTROL_QUEUE_SIZE)
         self._events.append(LinkFailed(reason))
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, outcome: str) -> None:
         if self.state in (HALTED, FAILED):
             return
         if self.state in _JOB_STATES:
-            self._end_job(CANCELLED if "M112" in reason else FAILED_OUTCOME, reason)
+            self._end_job(outcome, reason)
         self._set_state(HALTED)
         self._control = deque((), _CONTROL_QUEUE_SIZE)
         self._next_poll = None
         self._events.append(PrinterHalted(reason))
 
-    def _queue_handshake(self) -> None:
-        self._next_line = 0
+    def _forget_in_flight(self) -> None:
+        """Drop every line in flight and every expectation about the answers to come."""
         self._in_flight = deque((), self._history_size)
         self._in_flight_bytes = 0
-        self._resend_from = None
         self._swallow_oks = self._owed_oks = self._stray_budget = 0
+
+    def _queue_handshake(self) -> None:
+        self._next_line = 0
+        self._forget_in_flight()
+        self._resend_from = None
         self._control = deque((), _CONTROL_QUEUE_SIZE)
         self._next_poll = None
         self._connect_started = None
@@ -619,10 +623,8 @@ class HostLink:
                 number = self._in_flight.popleft()
                 self._in_flight_bytes -= len(self._history_frames[number % self._history_size])
             return
-        self._in_flight = deque((), self._history_size)
-        self._in_flight_bytes = 0
+        self._forget_in_flight()
         self._resend_from = None
-        self._swallow_oks = self._owed_oks = self._stray_budget = 0
         self._on_identified()
 
     def _on_identified(self) -> None:
@@ -642,7 +644,7 @@ class HostLink:
         kind = replies.classify_error(text)
         self._last_error_kind = kind
         if kind == replies.ERROR_FATAL:
-            self._halt("printer halted: %s" % text)
+            self._halt("printer halted: %s" % text, FAILED_OUTCOME)
         elif kind == replies.ERROR_OTHER:
             self._events.append(PrinterMessage("error", text))
 
@@ -736,12 +738,8 @@ class HostLink:
         # Resend the oldest unconfirmed line: the firmware either runs it or, if it already has it,
         # answers with a Resend: for the line it really wants. Either way the two sides agree again.
         self._last_heard = now
-        self._owed_oks = 0
-        self._swallow_oks = 0
         oldest = self._in_flight[0] if self._in_flight else self._resend_from
-        self._in_flight = deque((), self._history_size)
-        self._in_flight_bytes = 0
-        self._stray_budget = 0
+        self._forget_in_flight()
         self._rewound_to = oldest
         self._resend_from = oldest
         self._resync_line = oldest
