@@ -5,7 +5,7 @@ import signal
 import sys
 from importlib import resources
 
-from box.progress_bar import ProgressBar
+from console.progress_bar import ProgressBar
 from firmware_bridge import gcode, marlin, streamer
 from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterPortError
 from firmware_bridge.virtual_printer import VirtualPrinterProcess

@@ -1,0 +1,1 @@
+"""Terminal helpers shared by the command lines (mipai-box, mipai-seal)."""

@@ -1,0 +1,63 @@
+"""The box's identity: an X25519 key (jobs are sealed to it) and an Ed25519 key (it signs with it)."""
+
+import os
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from secure_print import keytext
+from secure_print.signer_key import write_secret_file
+
+SIGNING_FILE = "box_ed25519.key"
+SEALING_FILE = "box_x25519.key"
+
+
+class IdentityError(Exception):
+    """The key directory is damaged or unreadable."""
+
+
+class BoxIdentity:
+    def __init__(self, signing: Ed25519PrivateKey, sealing: X25519PrivateKey) -> None:
+        self.signing = signing
+        self.sealing = sealing
+        self.signing_public = signing.public_key().public_bytes_raw()
+        self.sealing_public = sealing.public_key().public_bytes_raw()
+        self.box_id = keytext.box_id(self.signing_public)
+
+    @property
+    def recipient(self) -> str:
+        """What a designer pastes after `mipai-seal seal --to`."""
+        return keytext.encode(keytext.BOX, self.signing_public + self.sealing_public)
+
+
+def load_or_create(data_dir: str) -> BoxIdentity:
+    """Load the keys under `data_dir/keys`, creating both (mode 0600, directory 0700) on first start."""
+    directory = os.path.join(data_dir, "keys")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    signing_path = os.path.join(directory, SIGNING_FILE)
+    sealing_path = os.path.join(directory, SEALING_FILE)
+    if not os.path.exists(signing_path):
+        # The signing key is written last: its presence means both keys are complete.
+        if os.path.exists(sealing_path):
+            os.unlink(sealing_path)
+        for path, key in ((sealing_path, X25519PrivateKey.generate()), (signing_path, Ed25519PrivateKey.generate())):
+            if os.path.exists(path + ".new"):
+                os.unlink(path + ".new")
+            write_secret_file(path + ".new", key.private_bytes_raw())
+            os.replace(path + ".new", path)
+    try:
+        signing = _read_key(signing_path)
+        sealing = _read_key(sealing_path)
+    except FileNotFoundError as exc:
+        raise IdentityError(
+            "the box key %s is missing; the identity in %s is damaged" % (exc.filename, directory)
+        ) from exc
+    return BoxIdentity(Ed25519PrivateKey.from_private_bytes(signing), X25519PrivateKey.from_private_bytes(sealing))
+
+
+def _read_key(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        raw = handle.read(33)
+    if len(raw) != 32:
+        raise IdentityError("the box key %s is damaged (%d bytes, 32 expected)" % (path, len(raw)))
+    return raw
