@@ -3,21 +3,46 @@
 import argparse
 import sys
 
-from box import stream_command
+from box import data_dir, import_command, keys_command, print_command, stream_command, trust_command
+from provisioning.identity import IdentityError
+
+_COMMANDS = (
+    ("keys", keys_command, "the box's identity: box id and public keys"),
+    ("trust", trust_command, "designer and network keys this box accepts jobs from"),
+    ("print", print_command, "verify a sealed job, then print it"),
+    ("import", import_command, "seal your own G-code to this box"),
+    ("stream", stream_command, "stream your own plaintext G-code to a printer (diagnostics)"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=data_dir.default(),
+        help="where the box keeps its keys, trust list, print counters and spool (default: %(default)s)",
+    )
     parser = argparse.ArgumentParser(prog="mipai-box", description="MIP.AI Box")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    stream = commands.add_parser("stream", help="stream your own plaintext G-code to a printer (diagnostics)")
-    stream_command.add_arguments(stream)
-    stream.set_defaults(run=stream_command.run)
+    for name, module, summary in _COMMANDS:
+        # Commands with actions (`keys show`) take the options after the action, so the action carries them.
+        nested = module in (keys_command, trust_command)
+        command = commands.add_parser(name, help=summary, parents=[] if nested else [common])
+        module.add_arguments(command, common)
+        command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except IdentityError as exc:
+        print("mipai-box: %s" % exc, file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print("mipai-box: no permission for %s (is --data-dir yours?)" % exc.filename, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

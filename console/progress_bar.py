@@ -12,9 +12,10 @@ def _clock(seconds: float) -> str:
 class ProgressBar:
     """Redraws one status line; `update(done, extra)` is cheap enough to call a few times a second."""
 
-    def __init__(self, total: int, label: str, stream=sys.stderr, width: int = 30) -> None:
+    def __init__(self, total: int, label: str, stream=sys.stderr, width: int = 30, unit: str = "lines") -> None:
         self.total = max(total, 1)
         self.label = label
+        self.unit = unit
         self._stream = stream
         self._width = width
         self._started = time.monotonic()
@@ -28,14 +29,16 @@ class ProgressBar:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else 0.0
         filled = int(fraction * self._width)
-        line = "%s [%s%s] %5.1f%% %d/%d lines %6.0f lines/s ETA %s %s" % (
+        if self.unit == "bytes":
+            amount = "%.1f/%.1f MB %6.1f MB/s" % (done / 1e6, self.total / 1e6, rate / 1e6)
+        else:
+            amount = "%d/%d %s %6.0f %s/s" % (done, self.total, self.unit, rate, self.unit)
+        line = "%s [%s%s] %5.1f%% %s ETA %s %s" % (
             self.label,
             "#" * filled,
             "." * (self._width - filled),
             fraction * 100,
-            done,
-            self.total,
-            rate,
+            amount,
             _clock(eta),
             extra,
         )

@@ -6,6 +6,7 @@ memory only, and yields watermarked commands for the printer link.
 """
 
 import hashlib
+import hmac
 import io
 import os
 
@@ -88,19 +89,7 @@ def open_job(handle, sealing_key, box_id: str, trust, now: float, also_trusted=(
         )
     except InvalidSignature:
         raise SignatureError("the designer's signature does not verify: the job header was altered") from None
-    file_key = job_format.unwrap_file_key(header.stanzas, sealing_key)
-    if file_key is None:
-        raise NotForThisBoxError("this job was not sealed for this box (box id %s)" % box_id)
-    if job_format.header_mac(file_key, header) != header.mac:
-        raise HeaderError("the job header does not authenticate with its file key")
-    license_bytes = job_format.open_license(file_key, header.salt, header.sealed_license)
-    if license_bytes is None:
-        raise HeaderError("the sealed license does not authenticate")
-    license = licenses.parse(license_bytes)
-    if license.job_id != header.job_id.hex():
-        raise HeaderError("the license belongs to another job")
-    if license.designer != keytext.encode(keytext.DESIGNER, header.designer_key):
-        raise HeaderError("the license was issued by another designer than the one who signed the job")
+    file_key, license = unseal(header, sealing_key, "this job was not sealed for this box (box id %s)" % box_id)
     if box_id not in license.boxes:
         raise NotForThisBoxError("the license does not name this box (box id %s)" % box_id)
     license.check_time(now)
@@ -111,6 +100,24 @@ def open_job(handle, sealing_key, box_id: str, trust, now: float, also_trusted=(
             % (size, expected, "cut short" if size < expected else "extended")
         )
     return OpenedJob(header, license, file_key, offset, vouched_by)
+
+
+def unseal(header, key, not_for_key: str) -> tuple:
+    """(file key, license) of a header, opened with X25519 `key` (a box's, or the designer's own)."""
+    file_key = job_format.unwrap_file_key(header.stanzas, key)
+    if file_key is None:
+        raise NotForThisBoxError(not_for_key)
+    if not hmac.compare_digest(job_format.header_mac(file_key, header), header.mac):
+        raise HeaderError("the job header does not authenticate with its file key")
+    license_bytes = job_format.open_license(file_key, header.salt, header.sealed_license)
+    if license_bytes is None:
+        raise HeaderError("the sealed license does not authenticate")
+    license = licenses.parse(license_bytes)
+    if license.job_id != header.job_id.hex():
+        raise HeaderError("the license belongs to another job")
+    if license.designer != keytext.encode(keytext.DESIGNER, header.designer_key):
+        raise HeaderError("the license was issued by another designer than the one who signed the job")
+    return file_key, license
 
 
 class _IteratorFile(io.RawIOBase):

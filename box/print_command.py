@@ -1,0 +1,103 @@
+"""`mipai-box print JOB.mipjob`: verify a sealed job completely, record the print, then stream it watermarked."""
+
+import contextlib
+import sys
+import time
+
+from box import data_dir, printer_session
+from chain_client import canonical, envelope
+from console.progress_bar import ProgressBar
+from provisioning import identity
+from secure_print import opener
+from secure_print.errors import SealedJobError
+from secure_print.ledger import PrintLedger
+from secure_print.license import PRINTER_FIELDS
+from secure_print.trust import TrustStore, TrustStoreError
+
+PROGRAM = "mipai-box print"
+USAGE_RECORD = "print.usage"
+
+
+def add_arguments(parser, _common) -> None:
+    parser.add_argument("job", help="sealed job file (.mipjob)")
+    parser.add_argument("--material", help="material loaded in the printer, e.g. PLA (when the license limits it)")
+    printer_session.add_printer_arguments(parser)
+
+
+def _refuse(problem) -> int:
+    print("%s: refused: %s. Nothing was sent to the printer." % (PROGRAM, problem), file=sys.stderr)
+    return 2
+
+
+def run(args) -> int:
+    if not printer_session.check_printer_arguments(args, PROGRAM):
+        return 2
+    root = data_dir.prepare(args.data_dir)
+    box = identity.load_or_create(root)
+    try:
+        trust = TrustStore(data_dir.trust_file(root))
+    except TrustStoreError as exc:
+        return _refuse(exc)
+    ledger = PrintLedger(data_dir.ledger_file(root))
+    with contextlib.ExitStack() as stack:
+        stack.callback(ledger.close)
+        try:
+            handle = stack.enter_context(open(args.job, "rb"))
+        except OSError as exc:
+            print("%s: cannot read %s: %s" % (PROGRAM, args.job, exc.strerror or exc), file=sys.stderr)
+            return 2
+        try:
+            job = opener.open_job(handle, box.sealing, box.box_id, trust, time.time(), {box.signing_public})
+            terms = job.license
+            terms.check_material(args.material)
+            terms.check_prints_left(ledger.prints_done(terms.license_id))
+            bar = ProgressBar(job.header.gcode_length, "verifying", unit="bytes")
+            try:
+                lines = opener.verify_payload(job, handle, on_progress=bar.update)
+            finally:
+                bar.close()
+        except SealedJobError as exc:
+            return _refuse(exc)
+        print(
+            "verified %r: designer %s, %d lines, print %d of %s on this box"
+            % (
+                terms.title,
+                job.vouched_by,
+                lines,
+                ledger.prints_done(terms.license_id) + 1,
+                terms.max_prints or "unlimited",
+            ),
+            file=sys.stderr,
+        )
+        connection = printer_session.connect(args, stack, PROGRAM)
+        if connection is None:
+            return 3
+        print("printer: %s" % printer_session.describe(connection), file=sys.stderr)
+        printer = {field: connection.firmware.get(field, "") for field in PRINTER_FIELDS}
+
+        def usage_record(print_number: int, sequence: int) -> str:
+            body = {
+                "box_id": box.box_id,
+                "designer": terms.designer,
+                "job_id": job.job_id,
+                "license_id": terms.license_id,
+                "material": (args.material or "").upper(),
+                "print_number": print_number,
+                "printer": printer,
+            }
+            signed = envelope.sign(USAGE_RECORD, body, box.signing, box.box_id, int(time.time()), sequence)
+            return canonical.encode(signed).decode()
+
+        try:
+            terms.check_printer(connection.firmware)
+            print_number = ledger.record_print(terms.license_id, job.job_id, terms.max_prints, usage_record)
+        except SealedJobError as exc:
+            return _refuse(exc)
+        print("recorded print %d of license %s" % (print_number, terms.license_id), file=sys.stderr)
+        commands = opener.stream_commands(job, handle, box.box_id, print_number)
+        try:
+            report = printer_session.stream_with_progress(connection, commands, lines, by_source_line=True)
+        except SealedJobError as exc:
+            print("%s: the job file changed while printing: %s" % (PROGRAM, exc), file=sys.stderr)
+            return 1
+    return printer_session.report_outcome(report, None, show_sent_lines=False)
