@@ -1,0 +1,202 @@
+"""A sealed job from designer to printer as users run it: mipai-seal, mipai-box, a virtual printer on a pty."""
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+from firmware_bridge import gcode
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
+
+SAMPLE = str(resources.files("firmware_bridge.samples").joinpath("vase.gcode"))
+
+
+def run(program: str, *args: str, env=None, cwd=None, timeout: float = 180) -> subprocess.CompletedProcess:
+    module = {"mipai-box": "box.cli", "mipai-seal": "secure_print.seal_cli"}[program]
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+    )
+
+
+class World:
+    """A designer's folder, a box's data directory and temporary directory, each fresh."""
+
+    def __init__(self, root) -> None:
+        self.designer_dir = root / "designer"
+        self.data_dir = root / "box-data"
+        self.box_tmp = root / "box-tmp"
+        self.box_cwd = root / "box-cwd"
+        self.printer_dir = root / "printer"
+        for directory in (self.designer_dir, self.box_tmp, self.box_cwd, self.printer_dir):
+            directory.mkdir()
+        self.key = str(self.designer_dir / "designer.key")
+        keygen = run("mipai-seal", "keygen", "-o", self.key)
+        assert keygen.returncode == 0, keygen.stderr
+        self.designer_public = keygen.stdout.strip()
+        shown = self.box("keys", "show")
+        assert shown.returncode == 0, shown.stderr
+        fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+        self.box_id = fields["box id"].strip()
+        self.recipient = fields["seal jobs to"].strip()
+
+    def box(self, *args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, TMPDIR=str(self.box_tmp))
+        return run("mipai-box", *args, "--data-dir", str(self.data_dir), env=env, cwd=str(self.box_cwd))
+
+    def seal(self, *options: str, source: str = SAMPLE, name: str = "vase.mipjob") -> str:
+        output = str(self.designer_dir / name)
+        sealed = run(
+            "mipai-seal", "seal", source, "--to", self.recipient, "--key", self.key, "--expires", "2099-12-31",
+            "-o", output, *options,
+        )  # fmt: skip
+        assert sealed.returncode == 0, sealed.stderr
+        return output
+
+    def prints_done(self) -> int:
+        path = self.data_dir / "prints.sqlite"
+        if not path.exists():
+            return 0
+        with sqlite3.connect(str(path)) as db:
+            return db.execute("SELECT COUNT(*) FROM prints").fetchone()[0]
+
+    def print_job(self, job: str, *options: str, printer_args=()):
+        record = self.printer_dir / ("record-%d.gcode" % len(list(self.printer_dir.iterdir())))
+        with VirtualPrinterProcess("--record", str(record), *printer_args) as printer:
+            result = self.box("print", job, "--port", printer.path, *options)
+        return result, record.read_text().splitlines() if record.exists() else []
+
+
+@pytest.fixture
+def world(tmp_path):
+    return World(tmp_path)
+
+
+def _read(path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _commands(path: str) -> list:
+    with open(path, "rb") as handle:
+        return [command for _, command in gcode.iter_commands(handle)]
+
+
+def test_a_sealed_print_runs_end_to_end_and_leaves_no_plaintext(world):
+    job = world.seal("--max-prints", "2", "--material", "PLA,PETG", "--printer", "MIP.AI Virtual*")
+    job_hash = hashlib.sha256(_read(job)).hexdigest()
+    refused, record = world.print_job(job, "--material", "PLA")
+    assert refused.returncode == 2 and "not trusted on this box" in refused.stderr and record == []
+    assert world.box("trust", "add", world.designer_public, "--name", "Ada").returncode == 0
+
+    result, record = world.print_job(job, "--material", "PLA")
+    assert result.returncode == 0, result.stderr
+    assert "recorded print 1 of license" in result.stderr
+    assert "done: all lines confirmed by the printer. 6030 lines confirmed" in result.stderr
+    assert world.prints_done() == 1
+
+    # The printer received every command; the watermark moved X by 1 µm on a few moves and changed nothing else.
+    original = _commands(SAMPLE)
+    assert len(record) == len(original)
+    changed = [(a, b) for a, b in zip(original, record, strict=True) if a != b]
+    assert 0 < len(changed) < len(original) // 16
+    for before, after in changed:
+        assert before.split()[1:] == after.split()[1:] or before.split()[2:] == after.split()[2:]
+        assert abs(float(before.split()[1][1:]) - float(after.split()[1][1:])) == pytest.approx(0.001)
+
+    # Decrypted G-code existed only in memory: no file the box wrote, and nothing it printed, holds a line of it.
+    lines = {line.encode() for line in original if len(line) >= 8}
+    written = []
+    for directory in (world.data_dir, world.box_tmp, world.box_cwd):
+        for folder, _, files in os.walk(directory):
+            written += [os.path.join(folder, name) for name in files]
+    assert any(path.endswith("prints.sqlite") for path in written)
+    for path in written:
+        content = _read(path)
+        found = [line for line in lines if line in content]
+        assert not found, "%s holds G-code, e.g. %r" % (path, found[0])
+    output = (result.stdout + result.stderr).encode()
+    assert not [line for line in lines if line in output]
+    assert hashlib.sha256(_read(job)).hexdigest() == job_hash
+
+    # The designer traces the printer's record back to this box and print.
+    record_path = sorted(world.printer_dir.iterdir())[-1]
+    traced = run("mipai-seal", "trace", str(record_path), "--job", job, "--key", world.key)
+    assert traced.returncode == 0, traced.stderr
+    assert "box %s, print 1:" % world.box_id in traced.stdout
+
+
+def test_refused_jobs_send_nothing_and_count_nothing(world):
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    job = world.seal("--max-prints", "1", "--material", "PLA", "--printer", "Prusa MK4*", name="limited.mipjob")
+    result, record = world.print_job(job, "--material", "ABS")
+    assert result.returncode == 2 and "not the loaded ABS" in result.stderr
+    assert "Nothing was sent to the printer" in result.stderr and record == []
+    result, record = world.print_job(job, "--material", "PLA")
+    assert result.returncode == 2 and "is not one the license allows" in result.stderr and record == []
+    assert world.prints_done() == 0
+
+    once = world.seal("--max-prints", "1", name="once.mipjob")
+    assert world.print_job(once)[0].returncode == 0
+    result, record = world.print_job(once)
+    assert result.returncode == 2 and "made 1 of the 1 prints" in result.stderr and record == []
+    assert world.prints_done() == 1
+
+    hot = world.designer_dir / "hot.gcode"
+    hot.write_bytes(b"G28\nM104 S350\nG1 X10\n")
+    result, record = world.print_job(world.seal("--max-prints", "1", source=str(hot), name="hot.mipjob"))
+    assert result.returncode == 2 and "line 2: M104 asks for 350" in result.stderr and record == []
+    assert world.prints_done() == 1
+
+
+def test_each_print_carries_its_own_number_and_survives_stripping(world):
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    job = world.seal("--max-prints", "5")
+    for _ in range(2):
+        assert world.print_job(job)[0].returncode == 0
+    records = sorted(world.printer_dir.iterdir())
+    second = records[-1].read_text().splitlines()
+    # A leaker strips spaces, adds comments and frames lines with their own numbers and checksums.
+    mangled = world.printer_dir / "mangled.gcode"
+    mangled.write_text(
+        "".join(
+            "%s ; leaked\n" % command.replace(" ", "") if index % 2 else gcode.frame(index, command).decode()
+            for index, command in enumerate(second)
+        )
+    )
+    traced = run("mipai-seal", "trace", str(mangled), "--job", job, "--key", world.key)
+    assert traced.returncode == 0, traced.stderr
+    assert "box %s, print 2:" % world.box_id in traced.stdout
+    unmarked = run("mipai-seal", "trace", SAMPLE, "--job", job, "--key", world.key)
+    assert unmarked.returncode == 1
+    assert "no print of this job matches" in unmarked.stdout
+
+
+def test_import_seals_the_owners_gcode_to_the_box(world):
+    imported = world.box("import", SAMPLE)
+    assert imported.returncode == 0, imported.stderr
+    spooled = imported.stdout.strip()
+    assert spooled.startswith(str(world.data_dir / "spool")) and spooled.endswith(".mipjob")
+    content = _read(spooled)
+    assert b"G1 X" not in content and content.startswith(b"MIPJOB")
+    result, record = world.print_job(spooled)
+    assert result.returncode == 0, result.stderr
+    assert len(record) == 6030
+
+
+def test_keys_are_private_and_stable(world):
+    keys = world.data_dir / "keys"
+    assert oct(keys.stat().st_mode & 0o777) == "0o700"
+    for name in os.listdir(keys):
+        assert oct((keys / name).stat().st_mode & 0o777) == "0o600"
+    again = world.box("keys", "show")
+    assert world.box_id in again.stdout and world.recipient in again.stdout
