@@ -139,8 +139,13 @@ def stream(
     exchange = _Exchanger(transport, link, clock, on_event)
     link.start_job()
     progress = link.progress()
+    source_failure = None
     while True:
-        events = hand_over_lines(link, commands, pending_sources.append) if link.state == marlin.PRINTING else []
+        try:
+            events = hand_over_lines(link, commands, pending_sources.append) if link.state == marlin.PRINTING else []
+        except Exception as exc:  # the source of lines failed (a job file changed on disk): end the job safely
+            source_failure = exc
+            events = link.cancel() or []
         if not events:  # (the only event handing over can cause is the end of a job already confirmed)
             events = exchange()
         if controls is not None and controls.pending is not None:
@@ -154,6 +159,8 @@ def stream(
                 _settle(pending_sources, progress, report)
                 report.outcome = event.outcome
                 report.reason = event.reason
+                if source_failure is not None:
+                    report.reason = "the job could not be read on: %s" % source_failure
                 report.lines_acknowledged = event.lines_acknowledged
                 report.resends = progress.resends
                 report.seconds = clock() - started

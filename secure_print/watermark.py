@@ -11,9 +11,8 @@ import re
 
 from firmware_bridge import gcode
 
-_MOVE = re.compile(r"[Gg]0*[01](?![0-9.])")
-_X_WORD = re.compile(r"[Xx]\s*([-+]?)([0-9]+)(?:\.([0-9]{0,3}))?(?![0-9.])")
-_FIRST_X = re.compile(r"[Xx]")
+# An eligible move and its first X word in one match; "[^Xx]*" cannot pass an X, so only the first X can match.
+_ELIGIBLE = re.compile(r"[Gg]0*[01](?![0-9.])[^Xx]*([Xx])\s*([-+]?)([0-9]+)(?:\.([0-9]{0,3}))?(?![0-9.])")
 MOVES_PER_BLOCK = 32
 SELECT_BELOW = 16  # one byte below 16: one move in 16 is selected
 MAX_TRACE_MOVES = 20_000
@@ -32,19 +31,16 @@ def _block(key: bytes, index: int) -> bytes:
     return hashlib.blake2b(index.to_bytes(8, "big"), key=key).digest()
 
 
+def _micrometres(match) -> int:
+    _, sign, whole, decimals = match.groups()
+    value = int(whole) * 1000 + (int(decimals.ljust(3, "0")) if decimals else 0)
+    return -value if sign == "-" else value
+
+
 def x_value(command: str):
     """(match, value in µm) of an eligible move's X word, or None when the command is not an eligible move."""
-    if not _MOVE.match(command):
-        return None
-    first = _FIRST_X.search(command)
-    if first is None:
-        return None
-    match = _X_WORD.match(command, first.start())
-    if match is None:
-        return None
-    sign, whole, decimals = match.groups()
-    micrometres = int(whole) * 1000 + int((decimals or "").ljust(3, "0"))
-    return match, -micrometres if sign == "-" else micrometres
+    match = _ELIGIBLE.match(command)
+    return None if match is None else (match, _micrometres(match))
 
 
 def _format_um(value: int) -> str:
@@ -64,20 +60,22 @@ class Watermarker:
     def mark(self, command: str) -> str:
         if command[0] not in "Gg":
             return command
-        found = x_value(command)
-        if found is None:
+        match = _ELIGIBLE.match(command)
+        if match is None:
             return command
         index = self.moves
         self.moves += 1
         slot = index % MOVES_PER_BLOCK
         if slot == 0:
             self._block = _block(self._key, index // MOVES_PER_BLOCK)
-        select, bits = self._block[2 * slot], self._block[2 * slot + 1]
-        match, value = found
-        if select >= SELECT_BELOW or value % 2 == bits & 1:
+        if self._block[2 * slot] >= SELECT_BELOW:
+            return command
+        bits = self._block[2 * slot + 1]
+        value = _micrometres(match)
+        if value % 2 == bits & 1:
             return command
         value += 1 if bits & 2 else -1
-        marked = command[: match.start()] + "X" + _format_um(value) + command[match.end() :]
+        marked = command[: match.start(1)] + "X" + _format_um(value) + command[match.end() :]
         if len(marked) > self._max:
             return command
         self.marked += 1

@@ -274,3 +274,23 @@ def test_link_option_gives_the_port_a_stable_name(tmp_path):
         assert connection.firmware["FIRMWARE_NAME"].startswith("Marlin")
         connection.close()
     assert not link.exists()
+
+
+def test_a_failing_job_source_ends_the_job_with_the_safe_end_sequence(printer_run):
+    run = printer_run()
+
+    def commands():
+        for number, command in enumerate(JOB[:300]):
+            yield number + 1, command
+        raise OSError("the job file changed while printing")
+
+    connection = run.connect()
+    try:
+        report = streamer.stream(connection, commands())
+    finally:
+        connection.close()
+    assert report.outcome == marlin.CANCELLED
+    assert report.reason == "the job could not be read on: the job file changed while printing"
+    executed = run.executed()
+    assert executed[:300] == JOB[:300]
+    assert executed[300:] == list(marlin.DEFAULT_END_SEQUENCE)

@@ -3,10 +3,11 @@
 import io
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secure_print import errors, job_format
+from secure_print import errors, job_format, opener
 from tests.secure_print import boxkeys
 
 with open(os.path.join(boxkeys.VECTORS, "good_two_boxes.mipjob"), "rb") as _handle:
@@ -103,3 +104,19 @@ def test_junk_with_the_magic_is_still_a_header_error(tmp_path):
     trust = boxkeys.trust_store(tmp_path)
     assert _outcome(b"MIPJOB" + os.urandom(2000), trust) == "HeaderError"
     assert isinstance(errors.HeaderError("x"), errors.SealedJobError)
+
+
+def test_a_job_changed_on_disk_after_verification_stops_the_stream_pass(tmp_path):
+    path = tmp_path / "job.mipjob"
+    path.write_bytes(LARGE_JOB)
+    trust = boxkeys.trust_store(tmp_path)
+    with open(path, "rb") as handle:
+        job = boxkeys.verify(handle, trust)
+        _header, _, offset = job_format.parse_header(LARGE_JOB)
+        with open(path, "r+b") as writer:  # someone rewrites the second chunk while the job prints
+            writer.seek(offset + job_format.CHUNK_BYTES + 100)
+            writer.write(b"\x00" * 8)
+        commands = opener.stream_commands(job, handle, boxkeys.BOX_ID, 1)
+        with pytest.raises(errors.PayloadError, match="altered"):
+            for _ in commands:
+                pass
