@@ -17,6 +17,7 @@ VERSION = 1
 SUITE_X25519_CHACHA_ZSTD = 1
 SUPPORTED_SUITES = frozenset({SUITE_X25519_CHACHA_ZSTD})
 CHUNK_BYTES = 65536
+MAX_WINDOW_BYTES = 8 * 1024 * 1024  # Zstandard window: what level 19 uses at most, and all a box allocates
 TAG_BYTES = 16
 FILE_KEY_BYTES = 16
 SALT_BYTES = 16

@@ -156,7 +156,8 @@ def _check_lengths(header, max_gcode_bytes: int, max_ratio: int) -> None:
 
 def _decompressed_blocks(job: OpenedJob, handle, digest=None):
     raw = _IteratorFile(job.chunks(handle, digest))
-    reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=job_format.CHUNK_BYTES, read_across_frames=True)
+    decompressor = zstandard.ZstdDecompressor(max_window_size=job_format.MAX_WINDOW_BYTES)
+    reader = decompressor.stream_reader(raw, read_size=job_format.CHUNK_BYTES, read_across_frames=True)
     produced = 0
     while True:
         try:

@@ -15,6 +15,15 @@ DEFAULT_LEVEL = 3
 _READ_BYTES = 1 << 20
 
 
+def compressor(level: int) -> zstandard.ZstdCompressor:
+    """A Zstandard compressor whose window fits the box's limit at every level."""
+    parameters = zstandard.ZstdCompressionParameters.from_level(level)
+    if 1 << parameters.window_log > job_format.MAX_WINDOW_BYTES:
+        window_log = job_format.MAX_WINDOW_BYTES.bit_length() - 1
+        parameters = zstandard.ZstdCompressionParameters.from_level(level, window_log=window_log)
+    return zstandard.ZstdCompressor(compression_params=parameters)
+
+
 def new_ids(random=os.urandom) -> tuple:
     """(job id, license id, watermark seed) as the license writes them."""
     return random(16).hex(), random(16).hex(), random(32).hex()
@@ -73,7 +82,7 @@ def seal(
         out.write(sealed)
         index += 1
 
-    chunker = zstandard.ZstdCompressor(level=level).chunker(chunk_size=job_format.CHUNK_BYTES)
+    chunker = compressor(level).chunker(chunk_size=job_format.CHUNK_BYTES)
     while True:
         data = source.read(_READ_BYTES)
         if not data:

@@ -10,6 +10,7 @@ import os
 import random
 import struct
 
+import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -157,6 +158,7 @@ def main() -> None:
     }
     # The stated-length vector changes the header after the MAC: the MAC is recomputed by nobody, so the box
     # refuses it at the MAC check. A designer who lies about lengths under a valid MAC is caught by decompression:
+    vectors["window_too_large"] = (_sealed_with_window(sample_gcode(50, rng), rng, 27), "DecompressionError", None)
     vectors["stated_length_short_with_mac"] = (_relengthed(good, gcode), "DecompressionError", None)
     for name in os.listdir(HERE):
         if name.endswith((".mipjob", ".json")):
@@ -180,6 +182,18 @@ def main() -> None:
     with open(os.path.join(HERE, "keys.json"), "w") as handle:
         json.dump(keys, handle, indent=1, sort_keys=True)
         handle.write("\n")
+
+
+def _sealed_with_window(gcode: bytes, rng, window_log: int) -> bytes:
+    """A job whose Zstandard frame asks for a 2**window_log byte window, more than a box allocates."""
+    original = seal.compressor
+    seal.compressor = lambda level: zstandard.ZstdCompressor(
+        compression_params=zstandard.ZstdCompressionParameters.from_level(level, window_log=window_log)
+    )
+    try:
+        return sealed(gcode, rng)
+    finally:
+        seal.compressor = original
 
 
 def _flip(data: bytes, position: int) -> bytes:
