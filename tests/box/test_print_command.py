@@ -200,3 +200,51 @@ def test_keys_are_private_and_stable(world):
         assert oct((keys / name).stat().st_mode & 0o777) == "0o600"
     again = world.box("keys", "show")
     assert world.box_id in again.stdout and world.recipient in again.stdout
+
+
+def test_a_network_certified_designer_prints_on_a_box_that_pins_the_network(world):
+    network_key = str(world.designer_dir / "network.key")
+    made = run("mipai-seal", "keygen", "--network", "-o", network_key)
+    assert made.returncode == 0, made.stderr
+    network_public = made.stdout.strip()
+    assert network_public.startswith("mipai-network:")
+    cert = str(world.designer_dir / "ada.cert")
+    certified = run(
+        "mipai-seal", "certify", world.designer_public, "--name", "Ada", "--expires", "2099-01-01",
+        "--key", network_key, "-o", cert,
+    )  # fmt: skip
+    assert certified.returncode == 0, certified.stderr
+    job = world.seal("--max-prints", "1", "--cert", cert)
+    assert world.box("trust", "add", network_public).returncode == 0
+    result, record = world.print_job(job)
+    assert result.returncode == 0, result.stderr
+    assert "designer certified as 'Ada'" in result.stderr and len(record) == 6030
+
+    public = run("mipai-seal", "inspect", job)
+    assert "certified by:      %s as 'Ada'" % network_public in public.stdout
+    assert "license terms are encrypted" in public.stdout and "max_prints" not in public.stdout
+    terms = run("mipai-seal", "inspect", job, "--box-key", str(world.data_dir / "keys" / "box_x25519.key"))
+    assert "boxes:             ['%s']" % world.box_id in terms.stdout and "max_prints:        1" in terms.stdout
+
+    assert world.box("trust", "revoke", world.designer_public).returncode == 0
+    again = world.seal("--max-prints", "1", "--cert", cert, name="again.mipjob")
+    result, record = world.print_job(again)
+    assert result.returncode == 2 and "is revoked on this box" in result.stderr and record == []
+
+
+def test_bad_input_to_the_command_lines_is_explained(world, tmp_path):
+    junk = tmp_path / "junk.mipjob"
+    junk.write_bytes(b"G28\nG1 X1\n")
+    result, record = world.print_job(str(junk))
+    assert result.returncode == 2 and "not a sealed job" in result.stderr and record == []
+    missing = world.box("print", str(tmp_path / "nowhere.mipjob"), "--virtual-printer")
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    bad_key = world.box("trust", "add", "mipai-designer:nonsense")
+    assert bad_key.returncode == 2 and "mistyped or cut short" in bad_key.stderr
+    no_box = run("mipai-seal", "seal", SAMPLE, "--to", "mipai-box:AAAA", "--key", world.key, "--max-prints", "1",
+                 "--expires", "2099-01-01", "-o", str(tmp_path / "x.mipjob"))  # fmt: skip
+    assert no_box.returncode == 2 and "--to:" in no_box.stderr
+    bad_date = run("mipai-seal", "seal", SAMPLE, "--to", world.recipient, "--key", world.key, "--max-prints", "1",
+                   "--expires", "next week", "-o", str(tmp_path / "x.mipjob"))  # fmt: skip
+    assert bad_date.returncode == 2 and "is not a date" in bad_date.stderr
+    assert not (tmp_path / "x.mipjob").exists() and not (tmp_path / "x.mipjob.partial").exists()
