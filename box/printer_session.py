@@ -1,5 +1,6 @@
 """What `mipai-box stream` and `mipai-box print` share: printer options, connecting, streaming with progress."""
 
+import re
 import signal
 import sys
 
@@ -11,6 +12,7 @@ from firmware_bridge.virtual_printer import VirtualPrinterProcess
 # The virtual printer of `--virtual-printer` moves 50 times faster than a real one: a demo, not a wait.
 DEMO_MOVE_TIME_SCALE = "0.02"
 MAX_WINDOW = 128  # half of the link's default resend history
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 def positive_int(text: str) -> int:
@@ -137,6 +139,8 @@ def report_outcome(report: streamer.StreamReport, total, show_sent_lines: bool =
         file=sys.stderr,
     )
     for message in list(report.messages)[-5:]:
+        if not show_sent_lines:  # firmware quotes the command it complains about ("Unknown command: "...")
+            message = _QUOTED.sub('"(a line of the job)"', message)
         print("  printer said: %s" % message, file=sys.stderr)
     recent = [line for line in report.recent_io if show_sent_lines or not line.startswith(">")]
     if recent:
