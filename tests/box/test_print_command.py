@@ -1,6 +1,7 @@
 """A sealed job from designer to printer as users run it: mipai-seal, mipai-box, a virtual printer on a pty."""
 
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ from importlib import resources
 
 import pytest
 
+from chain_client import envelope
 from firmware_bridge import gcode
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 
@@ -103,6 +105,16 @@ def test_a_sealed_print_runs_end_to_end_and_leaves_no_plaintext(world):
     assert "recorded print 1 of license" in result.stderr
     assert "done: all lines confirmed by the printer. 6030 lines confirmed" in result.stderr
     assert world.prints_done() == 1
+    with sqlite3.connect(str(world.data_dir / "prints.sqlite")) as db:
+        (stored,) = db.execute("SELECT usage_record FROM prints").fetchone()
+    signing_public = bytes.fromhex(world.box("keys", "show").stdout.split("ed25519 public:")[1].split()[0])
+    usage = envelope.verify(json.loads(stored), signing_public)
+    assert (usage["box_id"], usage["print_number"], usage["material"]) == (world.box_id, 1, "PLA")
+    assert usage["printer"]["MACHINE_TYPE"] == "MIP.AI Virtual Printer"
+    forged = json.loads(stored)
+    forged["body"]["print_number"] = 7
+    with pytest.raises(envelope.EnvelopeError):
+        envelope.verify(forged, signing_public)
 
     # The printer received every command; the watermark moved X by 1 µm on a few moves and changed nothing else.
     original = _commands(SAMPLE)
