@@ -2,17 +2,13 @@
 
 import os
 import sys
-import time
 
 from box import data_dir
+from box.spool import Spool, SpoolError
 from console.progress_bar import ProgressBar
 from provisioning import identity
-from secure_print import keytext, seal
-from secure_print.license import License
-from secure_print.signer_key import SignerKey
 
 PROGRAM = "mipai-box import"
-HUNDRED_YEARS = 100 * 365 * 86400
 
 
 def add_arguments(parser, _common) -> None:
@@ -23,21 +19,7 @@ def add_arguments(parser, _common) -> None:
 def run(args) -> int:
     root = data_dir.prepare(args.data_dir)
     box = identity.load_or_create(root)
-    owner = SignerKey(keytext.DESIGNER, box.signing, box.sealing)
-    job_id, license_id, seed = seal.new_ids()
-    now = int(time.time())
-    terms = License(
-        license_id=license_id,
-        job_id=job_id,
-        designer=owner.public_text,
-        boxes=[box.box_id],
-        max_prints=None,
-        not_before=now - 86400,
-        not_after=now + HUNDRED_YEARS,
-        watermark_seed=seed,
-        title=(args.title or os.path.basename(args.gcode))[:200],
-    )
-    target = os.path.join(data_dir.spool_dir(root), job_id + ".mipjob")
+    spool = Spool(data_dir.spool_dir(root))
     try:
         size = os.stat(args.gcode).st_size
     except OSError as exc:
@@ -45,17 +27,12 @@ def run(args) -> int:
         return 2
     bar = ProgressBar(size, "sealing", unit="bytes")
     try:
-        with open(args.gcode, "rb") as source, open(target + ".partial", "wb") as out:
-            seal.seal(source, out, owner, [box.sealing_public], terms, on_progress=bar.update)
-            out.flush()
-            os.fsync(out.fileno())
-    except (OSError, ValueError) as exc:
-        if os.path.exists(target + ".partial"):
-            os.unlink(target + ".partial")
+        with open(args.gcode, "rb") as source:
+            _job_id, path = spool.add_own_gcode(source, args.title or args.gcode, box, on_progress=bar.update)
+    except (OSError, SpoolError) as exc:
         print("%s: %s: %s" % (PROGRAM, args.gcode, getattr(exc, "strerror", None) or exc), file=sys.stderr)
         return 2
     finally:
         bar.close()
-    os.replace(target + ".partial", target)
-    print(target)
+    print(path)
     return 0

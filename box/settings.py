@@ -1,0 +1,146 @@
+"""The box's settings: defaults, overridden by a TOML file, validated with messages that say what to change.
+
+One settings object for the whole box. Unknown keys are refused (a typo must not silently fall back to a
+default), and every problem in a file is reported at once.
+"""
+
+import tomllib
+
+_PORT_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*")
+
+
+def _port_number(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port number from 1 to 65535")
+    return value
+
+
+def _baud(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 1200 <= value <= 4_000_000):
+        raise ValueError("must be 0 (probe the common rates) or a baud rate such as 115200")
+    return value
+
+
+def _text(limit: int):
+    def check(value) -> str:
+        if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 for c in value):
+            raise ValueError("must be text of at most %d characters, without control characters" % limit)
+        return value
+
+    return check
+
+
+def _serial_port(value) -> str:
+    if not isinstance(value, str) or not (value == "auto" or value.startswith("/dev/")):
+        raise ValueError('must be "auto" or a device path such as "/dev/ttyUSB0"')
+    return value
+
+
+def _patterns(value) -> tuple:
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p.startswith("/dev/") for p in value):
+        raise ValueError('must be a list of device patterns such as ["/dev/ttyUSB*"]')
+    return tuple(value)
+
+
+def _minutes(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 24 * 60:
+        raise ValueError("must be a whole number of minutes from 1 to 1440")
+    return value
+
+
+def _seconds(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 10 <= value <= 86400:
+        raise ValueError("must be a whole number of seconds from 10 to 86400")
+    return value
+
+
+def _pin(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 27:
+        raise ValueError("must be a BCM GPIO number from 0 to 27")
+    return value
+
+
+def _material(value) -> str:
+    if not isinstance(value, str) or len(value) > 32 or (value and not value.replace("-", "").isalnum()):
+        raise ValueError('must be a material name such as "PLA", or "" when unknown')
+    return value.upper()
+
+
+# section -> key -> (default, validator)
+SCHEMA = {
+    "box": {"name": ("", _text(40)), "http_port": (8080, _port_number)},
+    "printer": {
+        "port": ("auto", _serial_port),
+        "baud": (0, _baud),
+        "scan": (list(_PORT_PATTERNS), _patterns),
+        "material": ("", _material),
+    },
+    "setup": {"timeout_minutes": (30, _minutes)},
+    "network": {"hotspot_after_seconds": (120, _seconds)},
+    "gpio": {"led_pin": (17, _pin), "button_pin": (27, _pin)},
+}
+
+
+class SettingsError(ValueError):
+    """One or more settings are wrong; the message lists every problem."""
+
+
+class Settings:
+    """Validated settings; read as `settings.get("printer", "port")`."""
+
+    def __init__(self, values: dict) -> None:
+        self._values = values
+
+    def get(self, section: str, key: str):
+        return self._values[section][key]
+
+    def as_dict(self) -> dict:
+        return {section: dict(keys) for section, keys in self._values.items()}
+
+    @classmethod
+    def defaults(cls) -> "Settings":
+        return cls.from_mapping({}, "defaults")
+
+    @classmethod
+    def from_mapping(cls, data: dict, origin: str) -> "Settings":
+        problems = []
+        values = {}
+        if not isinstance(data, dict):
+            raise SettingsError("%s: settings must be a table of sections" % origin)
+        for section in data:
+            if section not in SCHEMA:
+                problems.append("unknown section [%s] (known: %s)" % (section, ", ".join(SCHEMA)))
+            elif not isinstance(data[section], dict):
+                problems.append("[%s] must be a table" % section)
+        for section, keys in SCHEMA.items():
+            given = data.get(section, {})
+            given = given if isinstance(given, dict) else {}
+            values[section] = {}
+            for key in given:
+                if key not in keys:
+                    problems.append("unknown setting %s.%s (known: %s)" % (section, key, ", ".join(keys)))
+            for key, (default, check) in keys.items():
+                raw = given.get(key, default)
+                try:
+                    values[section][key] = check(raw)
+                except ValueError as exc:
+                    problems.append("%s.%s %s (got %r)" % (section, key, exc, raw))
+        if problems:
+            raise SettingsError("%s: %s" % (origin, "; ".join(problems)))
+        return cls(values)
+
+    @classmethod
+    def load(cls, path=None) -> "Settings":
+        """Defaults, overridden by the TOML file at `path` when given."""
+        if path is None:
+            return cls.defaults()
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except OSError as exc:
+            raise SettingsError("cannot read the settings file %s: %s" % (path, exc.strerror or exc)) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError("%s is not valid TOML: %s" % (path, exc)) from exc
+        except UnicodeDecodeError as exc:
+            raise SettingsError("%s is not valid TOML: it is not UTF-8 text" % path) from exc
+        return cls.from_mapping(data, str(path))

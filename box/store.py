@@ -1,0 +1,123 @@
+"""The box's SQLite store (sqlite-utils, WAL): the job queue with its states, and the event log.
+
+One Store per process; the daemon gives it a single owner thread. Print counters live in `prints.sqlite`
+(secure_print.ledger), which the verify-then-record step owns.
+"""
+
+import time
+
+import sqlite_utils
+
+from box import job_states
+
+MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
+
+
+class Store:
+    def __init__(self, path: str, clock=time.time) -> None:
+        self.db = sqlite_utils.Database(path)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=FULL")
+        self._clock = clock
+        if "jobs" not in self.db.table_names():
+            self.db["jobs"].create(
+                {
+                    "id": int,
+                    "job_id": str,
+                    "title": str,
+                    "spool_path": str,
+                    "state": str,
+                    "reason": str,
+                    "print_number": int,
+                    "source_lines": int,
+                    "lines_acknowledged": int,
+                    "last_source_line": int,
+                    "created_at": float,
+                    "updated_at": float,
+                },
+                pk="id",
+                not_null={"job_id", "spool_path", "state"},
+            )
+            self.db["jobs"].create_index(["state"])
+        if "events" not in self.db.table_names():
+            self.db["events"].create({"id": int, "at": float, "kind": str, "message": str}, pk="id")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+
+    def add_job(self, job_id: str, title: str, spool_path: str) -> int:
+        now = self._clock()
+        with self.db.conn:
+            row = self.db["jobs"].insert(
+                {
+                    "job_id": job_id,
+                    "title": title,
+                    "spool_path": spool_path,
+                    "state": job_states.QUEUED,
+                    "reason": "",
+                    "lines_acknowledged": 0,
+                    "last_source_line": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        self.log("job", "queued %r (job %s)" % (title, job_id))
+        return row.last_pk
+
+    def job(self, number: int) -> dict:
+        return self.db["jobs"].get(number)
+
+    def jobs(self, states=None) -> list:
+        if states is None:
+            return list(self.db["jobs"].rows_where(order_by="id"))
+        marks = ",".join("?" for _ in states)
+        return list(self.db["jobs"].rows_where("state in (%s)" % marks, list(states), order_by="id"))
+
+    def next_queued(self):
+        return next(iter(self.db["jobs"].rows_where("state = ?", [job_states.QUEUED], order_by="id", limit=1)), None)
+
+    def move(self, number: int, wanted: str, reason: str = "", **fields) -> dict:
+        """Apply one transition of the job state table, with its reason and any progress fields, atomically."""
+        with self.db.conn:
+            current = self.db["jobs"].get(number)["state"]
+            job_states.check(current, wanted)
+            self.db["jobs"].update(number, dict(fields, state=wanted, reason=reason, updated_at=self._clock()))
+        self.log("job", "job %d: %s -> %s%s" % (number, current, wanted, ": " + reason if reason else ""))
+        return self.job(number)
+
+    def record_progress(self, number: int, lines_acknowledged: int, last_source_line: int) -> None:
+        with self.db.conn:
+            self.db["jobs"].update(
+                number,
+                {
+                    "lines_acknowledged": lines_acknowledged,
+                    "last_source_line": last_source_line,
+                    "updated_at": self._clock(),
+                },
+            )
+
+    def recover(self) -> list:
+        """On start: every job a crash or power cut left unfinished becomes `interrupted`, never restarted."""
+        recovered = []
+        for row in self.jobs(job_states.UNFINISHED_AT_START):
+            if row["state"] == job_states.VERIFYING:
+                reason = "the box stopped while verifying the job; nothing had been sent to the printer"
+            else:
+                reason = (
+                    "the box stopped while printing (crash or power cut) after source line %d"
+                    % (row["last_source_line"])
+                )
+            recovered.append(self.move(row["id"], job_states.INTERRUPTED, reason))
+        return recovered
+
+    # -- event log -------------------------------------------------------------------------------------------
+
+    def log(self, kind: str, message: str) -> None:
+        with self.db.conn:
+            newest = self.db["events"].insert({"at": self._clock(), "kind": kind, "message": message}).last_pk
+            self.db.execute("DELETE FROM events WHERE id <= ?", [newest - MAX_EVENTS])
+
+    def recent_events(self, limit: int = 50) -> list:
+        return list(self.db["events"].rows_where(order_by="id desc", limit=limit))

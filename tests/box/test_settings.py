@@ -1,0 +1,63 @@
+"""Settings: defaults, a TOML file over them, and every mistake in the file named at once."""
+
+import pytest
+
+from box.settings import Settings, SettingsError
+
+
+def test_defaults_need_no_file():
+    settings = Settings.load()
+    assert settings.get("box", "http_port") == 8080
+    assert settings.get("printer", "port") == "auto"
+    assert settings.get("printer", "scan") == ("/dev/ttyUSB*", "/dev/ttyACM*")
+    assert settings.get("setup", "timeout_minutes") == 30
+
+
+def test_a_file_overrides_only_what_it_names(tmp_path):
+    path = tmp_path / "box.toml"
+    path.write_text('[printer]\nport = "/dev/ttyACM0"\nbaud = 115200\nmaterial = "petg"\n')
+    settings = Settings.load(path)
+    assert (settings.get("printer", "port"), settings.get("printer", "baud")) == ("/dev/ttyACM0", 115200)
+    assert settings.get("printer", "material") == "PETG"
+    assert settings.get("box", "http_port") == 8080
+
+
+def test_every_mistake_is_reported_with_what_to_change(tmp_path):
+    path = tmp_path / "box.toml"
+    path.write_text(
+        '[printer]\nport = "COM3"\nbaud = "fast"\nspeed = 2\n[box]\nhttp_port = 70000\n[wifi]\nssid = "x"\n'
+    )
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(path)
+    message = str(refused.value)
+    for expected in (
+        str(path),
+        'printer.port must be "auto" or a device path',
+        "printer.baud must be 0 (probe the common rates) or a baud rate",
+        "unknown setting printer.speed",
+        "box.http_port must be a TCP port number",
+        "unknown section [wifi]",
+    ):
+        assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"[printer\nport = 1", "is not valid TOML"),
+        (b"\xff\xfe\x00", "is not valid TOML"),
+        (b"printer = 5\n", "[printer] must be a table"),
+        (b"[gpio]\nled_pin = true\n", "gpio.led_pin must be a BCM GPIO number"),
+    ],
+)
+def test_malformed_files_are_refused(tmp_path, content, problem):
+    path = tmp_path / "box.toml"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError, match=r"box\.toml") as refused:
+        Settings.load(path)
+    assert problem in str(refused.value)
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(SettingsError, match=r"cannot read the settings file /nowhere/box\.toml"):
+        Settings.load("/nowhere/box.toml")
