@@ -2,20 +2,16 @@
 
 import contextlib
 import sys
-import time
 
-from box import data_dir, printer_session
-from chain_client import canonical, envelope
+from box import data_dir, printer_session, sealed_print
 from console.progress_bar import ProgressBar
 from provisioning import identity
 from secure_print import opener
 from secure_print.errors import SealedJobError
 from secure_print.ledger import PrintLedger
-from secure_print.license import PRINTER_FIELDS
 from secure_print.trust import TrustStore, TrustStoreError
 
 PROGRAM = "mipai-box print"
-USAGE_RECORD = "print.usage"
 
 
 def add_arguments(parser, _common) -> None:
@@ -46,18 +42,22 @@ def run(args) -> int:
         except OSError as exc:
             print("%s: cannot read %s: %s" % (PROGRAM, args.job, exc.strerror or exc), file=sys.stderr)
             return 2
+        bars = []
+
+        def on_progress(done: int, total: int) -> None:
+            if not bars:
+                bars.append(ProgressBar(total, "verifying", unit="bytes"))
+            bars[0].update(done)
+
         try:
-            job = opener.open_job(handle, box.sealing, box.box_id, trust, time.time(), {box.signing_public})
+            job = sealed_print.verify(handle, box, trust, ledger, args.material, on_progress=on_progress)
             terms = job.license
-            terms.check_material(args.material)
-            terms.check_prints_left(ledger.prints_done(terms.license_id))
-            bar = ProgressBar(job.header.gcode_length, "verifying", unit="bytes")
-            try:
-                lines = opener.verify_payload(job, handle, on_progress=bar.update)
-            finally:
-                bar.close()
         except SealedJobError as exc:
             return _refuse(exc)
+        finally:
+            for bar in bars:
+                bar.close()
+        lines = job.source_lines
         print(
             "verified %r: designer %s, %d lines, print %d of %s on this box"
             % (
@@ -73,24 +73,8 @@ def run(args) -> int:
         if connection is None:
             return 3
         print("printer: %s" % printer_session.describe(connection), file=sys.stderr)
-        printer = {field: connection.firmware.get(field, "") for field in PRINTER_FIELDS}
-
-        def usage_record(print_number: int, sequence: int) -> str:
-            body = {
-                "box_id": box.box_id,
-                "designer": terms.designer,
-                "job_id": job.job_id,
-                "license_id": terms.license_id,
-                "material": (args.material or "").upper(),
-                "print_number": print_number,
-                "printer": printer,
-            }
-            signed = envelope.sign(USAGE_RECORD, body, box.signing, box.box_id, int(time.time()), sequence)
-            return canonical.encode(signed).decode()
-
         try:
-            terms.check_printer(connection.firmware)
-            print_number = ledger.record_print(terms.license_id, job.job_id, terms.max_prints, usage_record)
+            print_number = sealed_print.record(job, box, ledger, connection.firmware, args.material)
         except SealedJobError as exc:
             return _refuse(exc)
         print("recorded print %d of license %s" % (print_number, terms.license_id), file=sys.stderr)
