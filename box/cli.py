@@ -3,10 +3,21 @@
 import argparse
 import sys
 
-from box import data_dir, import_command, keys_command, print_command, stream_command, trust_command
+from box import (
+    data_dir,
+    import_command,
+    keys_command,
+    print_command,
+    queue_command,
+    run_command,
+    stream_command,
+    trust_command,
+)
 from provisioning.identity import IdentityError
 
 _COMMANDS = (
+    ("run", run_command, "run the box daemon: take queued jobs and print them"),
+    ("queue", queue_command, "the daemon's job queue: add, list, pause, resume, cancel"),
     ("keys", keys_command, "the box's identity: box id and public keys"),
     ("trust", trust_command, "designer and network keys this box accepts jobs from"),
     ("print", print_command, "verify a sealed job, then print it"),
@@ -26,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module, summary in _COMMANDS:
         # Commands with actions (`keys show`) take the options after the action, so the action carries them.
-        nested = module in (keys_command, trust_command)
+        nested = module in (keys_command, trust_command, queue_command)
         command = commands.add_parser(name, help=summary, parents=[] if nested else [common])
         module.add_arguments(command, common)
         command.set_defaults(run=module.run)

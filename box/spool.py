@@ -5,6 +5,7 @@ only then renamed to `<job id>.mipjob`: the uploader's file name never becomes a
 leaves nothing behind. The owner's own G-code is sealed to the box as it arrives.
 """
 
+import hashlib
 import os
 import secrets
 import time
@@ -41,10 +42,14 @@ class Spool:
         return os.path.join(self.directory, ".upload-%s" % secrets.token_hex(8))
 
     def _finish(self, temporary: str, job_id: str) -> str:
+        """Move a checked upload to its name; the same job uploaded again is kept once and may be queued again."""
         target = os.path.join(self.directory, job_id + ".mipjob")
         if os.path.exists(target):
+            same = _digest(temporary) == _digest(target)
             os.unlink(temporary)
-            raise SpoolError("this job (%s) is already in the spool" % job_id)
+            if not same:
+                raise SpoolError("another job with the id %s is already in the spool" % job_id)
+            return target
         os.replace(temporary, target)
         return target
 
@@ -114,6 +119,14 @@ class Spool:
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
+
+
+def _digest(path: str) -> bytes:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_COPY_BYTES), b""):
+            digest.update(block)
+    return digest.digest()
 
 
 class _Bounded:

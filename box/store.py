@@ -13,6 +13,10 @@ from box import job_states
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 
 
+class UnknownJob(ValueError):
+    """No job has that number."""
+
+
 class Store:
     def __init__(self, path: str, clock=time.time) -> None:
         self.db = sqlite_utils.Database(path)
@@ -28,6 +32,7 @@ class Store:
                     "spool_path": str,
                     "state": str,
                     "reason": str,
+                    "request": str,
                     "print_number": int,
                     "source_lines": int,
                     "lines_acknowledged": int,
@@ -57,6 +62,7 @@ class Store:
                     "spool_path": spool_path,
                     "state": job_states.QUEUED,
                     "reason": "",
+                    "request": "",
                     "lines_acknowledged": 0,
                     "last_source_line": 0,
                     "created_at": now,
@@ -97,6 +103,34 @@ class Store:
                     "updated_at": self._clock(),
                 },
             )
+
+    def request(self, number: int, action: str) -> str:
+        """Ask for pause, resume or cancel. A queued job is cancelled at once; a job being verified or printed
+        gets the request, which the printer's owner carries out. Returns what happened, for the user."""
+        with self.db.conn:
+            try:
+                row = self.db["jobs"].get(number)
+            except sqlite_utils.db.NotFoundError:
+                raise UnknownJob("there is no job %d" % number) from None
+            if action == "cancel" and row["state"] == job_states.QUEUED:
+                job_states.check(row["state"], job_states.CANCELLED)
+                self.db["jobs"].update(number, {"state": job_states.CANCELLED, "reason": "cancelled before it started"})
+                outcome = "cancelled"
+            elif row["state"] in (job_states.VERIFYING, job_states.PRINTING, job_states.PAUSED):
+                self.db["jobs"].update(number, {"request": action})
+                outcome = "%s requested" % action
+            else:
+                raise job_states.IllegalTransition("job %d is %s: nothing to %s" % (number, row["state"], action))
+        self.log("job", "job %d: %s" % (number, outcome))
+        return outcome
+
+    def take_request(self, number: int) -> str:
+        """The pending request of a job ("" when none), cleared as it is read."""
+        with self.db.conn:
+            action = self.db["jobs"].get(number)["request"] or ""
+            if action:
+                self.db["jobs"].update(number, {"request": ""})
+        return action
 
     def recover(self) -> list:
         """On start: every job a crash or power cut left unfinished becomes `interrupted`, never restarted."""

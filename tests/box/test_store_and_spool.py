@@ -103,8 +103,11 @@ def test_a_sealed_upload_is_stored_under_its_job_id(tmp_path, spool):
     with open(path, "rb") as handle:
         assert handle.read() == data
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    with pytest.raises(SpoolError, match="already in the spool"):
-        spool.add_sealed(io.BytesIO(data))
+    assert spool.add_sealed(io.BytesIO(data)) == (job_id, path)  # the same job again: kept once
+    header_end = len(data) - 40
+    altered = data[:header_end] + bytes(40)
+    with pytest.raises(SpoolError, match="another job with the id"):
+        spool.add_sealed(io.BytesIO(altered))
     assert _listing(tmp_path) == {os.path.join("spool", job_id + ".mipjob")}
 
 

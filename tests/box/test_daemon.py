@@ -1,0 +1,192 @@
+"""`mipai-box run` as a process: it prints queued jobs, obeys requests, and recovers from being killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from box.store import Store
+from firmware_bridge import marlin
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from secure_print.ledger import PrintLedger
+from tests.box.test_print_command import World, run
+
+
+class Daemon:
+    def __init__(self, world: World, port: str) -> None:
+        self.world = world
+        self.config = world.printer_dir / "box.toml"
+        self.config.write_text('[printer]\nport = "%s"\nbaud = 250000\n' % port)
+        self.log = world.printer_dir / ("daemon-%d.log" % time.monotonic_ns())
+        self.process = None
+
+    def start(self) -> "Daemon":
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "box.cli",
+                "run",
+                "--config",
+                str(self.config),
+                "--data-dir",
+                str(self.world.data_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),  # noqa: SIM115 (closed with the process)
+            stdin=subprocess.DEVNULL,
+        )
+        wait_for(lambda: "running;" in self.log.read_text(), "the daemon to start")
+        return self
+
+    def stop(self, how=signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(how)
+        return self.process.wait(90)
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def job_row(world: World, number: int = 1) -> dict:
+    store = Store(str(world.data_dir / "box.sqlite"))
+    try:
+        return store.job(number)
+    finally:
+        store.close()
+
+
+def prints_done(world: World) -> int:
+    ledger = PrintLedger(str(world.data_dir / "prints.sqlite"))
+    try:
+        return ledger.total_prints()
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def world(tmp_path):
+    world = World(tmp_path)
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    return world
+
+
+def test_queued_jobs_are_printed_one_after_the_other(world):
+    job = world.seal("--max-prints", "2")
+    record = world.printer_dir / "record.gcode"
+    with VirtualPrinterProcess("--record", str(record)) as printer:
+        daemon = Daemon(world, printer.path).start()
+        try:
+            for _ in range(2):
+                assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world, 2)["state"] == "done", "both jobs to finish", timeout=120)
+        finally:
+            assert daemon.stop() == 0
+    assert job_row(world, 1)["state"] == "done" and job_row(world, 1)["print_number"] == 1
+    assert job_row(world, 2)["print_number"] == 2 and job_row(world, 2)["lines_acknowledged"] == 6030
+    assert prints_done(world) == 2
+    assert len(record.read_text().splitlines()) == 2 * 6030
+    listing = world.box("queue", "list").stdout
+    assert "done" in listing and "100.0%" in listing
+
+
+def test_a_killed_daemon_leaves_the_print_interrupted_and_counted_once(world):
+    job = world.seal("--max-prints", "3")
+    record = world.printer_dir / "record.gcode"
+    with VirtualPrinterProcess("--record", str(record), "--move-time-scale", "0.2") as printer:
+        daemon = Daemon(world, printer.path).start()
+        assert world.box("queue", "add", job).returncode == 0
+        wait_for(lambda: job_row(world)["lines_acknowledged"] > 300, "the print to get going")
+        assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+        recorded = job_row(world)
+        assert recorded["state"] == "printing"
+        again = Daemon(world, printer.path).start()
+        try:
+            time.sleep(3)  # time enough to restart the job, which it must not do
+            row = job_row(world)
+        finally:
+            assert again.stop() == 0
+    assert row["state"] == "interrupted"
+    assert "after source line %d" % recorded["last_source_line"] in row["reason"]
+    assert row["lines_acknowledged"] == recorded["lines_acknowledged"] > 300
+    executed = record.read_text().splitlines()
+    assert recorded["lines_acknowledged"] <= len(executed) < 6030
+    assert prints_done(world) == 1
+    assert "was left unfinished" in again.log.read_text()
+
+
+def test_cancel_pause_and_resume_reach_the_printer(world):
+    job = world.seal("--max-prints", "1")
+    record = world.printer_dir / "record.gcode"
+    with VirtualPrinterProcess("--record", str(record), "--move-time-scale", "0.1") as printer:
+        daemon = Daemon(world, printer.path).start()
+        try:
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world)["lines_acknowledged"] > 100, "the print to start")
+            assert world.box("queue", "pause", "1").stdout.strip() == "pause requested"
+            wait_for(lambda: job_row(world)["state"] == "paused", "the pause")
+            paused_at = job_row(world)["lines_acknowledged"]
+            time.sleep(1.5)
+            assert job_row(world)["lines_acknowledged"] <= paused_at + 16
+            assert world.box("queue", "resume", "1").returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "printing", "the resume")
+            assert world.box("queue", "cancel", "1").returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "cancelled", "the cancel")
+        finally:
+            assert daemon.stop() == 0
+    assert record.read_text().splitlines()[-4:] == list(marlin.DEFAULT_END_SEQUENCE)
+    refused = world.box("queue", "cancel", "1")
+    assert refused.returncode == 2 and "job 1 is cancelled: nothing to cancel" in refused.stderr
+    assert world.box("queue", "cancel", "9").stderr.strip().endswith("there is no job 9")
+
+
+def test_stopping_the_daemon_mid_print_cancels_safely(world):
+    job = world.seal("--max-prints", "1")
+    record = world.printer_dir / "record.gcode"
+    with VirtualPrinterProcess("--record", str(record), "--move-time-scale", "0.2") as printer:
+        daemon = Daemon(world, printer.path).start()
+        assert world.box("queue", "add", job).returncode == 0
+        wait_for(lambda: job_row(world)["lines_acknowledged"] > 50, "the print to start")
+        assert daemon.stop() == 0
+    assert job_row(world)["state"] == "cancelled"
+    assert record.read_text().splitlines()[-4:] == list(marlin.DEFAULT_END_SEQUENCE)
+
+
+def test_a_refused_job_fails_with_its_reason_and_sends_nothing(world):
+    hot = world.designer_dir / "hot.gcode"
+    hot.write_bytes(b"G28\nM190 S150\n")
+    job = world.seal("--max-prints", "1", source=str(hot), name="hot.mipjob")
+    record = world.printer_dir / "record.gcode"
+    with VirtualPrinterProcess("--record", str(record)) as printer:
+        daemon = Daemon(world, printer.path).start()
+        try:
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "failed", "the job to be refused")
+        finally:
+            daemon.stop()
+    assert "line 2: M190 asks for 150" in job_row(world)["reason"]
+    assert not record.exists() or record.read_text() == ""
+    assert prints_done(world) == 0
+
+
+def test_bad_settings_and_uploads_are_refused(world, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[printer]\nbaud = -1\n")
+    result = world.box("run", "--config", str(config))
+    assert result.returncode == 2 and "printer.baud must be 0" in result.stderr
+    junk = tmp_path / "junk.mipjob"
+    junk.write_bytes(b"G28\n")
+    refused = world.box("queue", "add", str(junk))
+    assert refused.returncode == 2 and "not a sealed job" in refused.stderr
+    assert os.listdir(world.data_dir / "spool") == []
+    assert run("mipai-box", "queue", "list", "--data-dir", str(world.data_dir)).stdout == ""
