@@ -31,14 +31,14 @@ def _text(limit: int):
 
 
 def _serial_port(value) -> str:
-    if not isinstance(value, str) or not (value == "auto" or value.startswith("/dev/")):
-        raise ValueError('must be "auto" or a device path such as "/dev/ttyUSB0"')
+    if not isinstance(value, str) or not (value == "auto" or value.startswith("/")):
+        raise ValueError('must be "auto" or an absolute device path such as "/dev/ttyUSB0"')
     return value
 
 
 def _patterns(value) -> tuple:
-    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p.startswith("/dev/") for p in value):
-        raise ValueError('must be a list of device patterns such as ["/dev/ttyUSB*"]')
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p.startswith("/") for p in value):
+        raise ValueError('must be a list of absolute device patterns such as ["/dev/ttyUSB*"]')
     return tuple(value)
 
 

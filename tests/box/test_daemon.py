@@ -39,7 +39,13 @@ class Daemon:
             stderr=open(self.log, "w"),  # noqa: SIM115 (closed with the process)
             stdin=subprocess.DEVNULL,
         )
-        wait_for(lambda: "running;" in self.log.read_text(), "the daemon to start")
+
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError("the daemon exited: %s" % self.log.read_text())
+            return "running;" in self.log.read_text()
+
+        wait_for(started, "the daemon to start")
         return self
 
     def stop(self, how=signal.SIGTERM) -> int:
@@ -190,3 +196,28 @@ def test_bad_settings_and_uploads_are_refused(world, tmp_path):
     assert refused.returncode == 2 and "not a sealed job" in refused.stderr
     assert os.listdir(world.data_dir / "spool") == []
     assert run("mipai-box", "queue", "list", "--data-dir", str(world.data_dir)).stdout == ""
+
+
+def test_the_daemon_finds_the_printer_by_scanning_and_again_after_an_unplug(world):
+    job = world.seal("--max-prints", "2")
+    link = world.printer_dir / "ttyFAKE0"
+    world.printer_dir.joinpath("ttyFAKE9").symlink_to("/dev/null")  # a device that is not a printer
+    daemon = Daemon(world, "auto")
+    daemon.config.write_text('[printer]\nport = "auto"\nscan = ["%s/ttyFAKE*"]\n' % world.printer_dir)
+    with VirtualPrinterProcess("--link", str(link), "--disconnect-after", "400"):
+        daemon.start()
+        assert world.box("queue", "add", job).returncode == 0
+        wait_for(lambda: job_row(world)["state"] == "interrupted", "the unplug to end the job")
+    assert "printer disconnected" in job_row(world)["reason"] or "went away" in job_row(world)["reason"]
+    record = world.printer_dir / "record.gcode"
+    try:
+        with VirtualPrinterProcess("--link", str(link), "--record", str(record)):
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world, 2)["state"] == "done", "the print on the replugged printer", 90)
+    finally:
+        assert daemon.stop() == 0
+    assert len(record.read_text().splitlines()) == 6030
+    assert prints_done(world) == 2
+    log = daemon.log.read_text()
+    assert "no printer on %s/ttyFAKE9" % world.printer_dir in log
+    assert log.count("printer on %s" % link) == 2

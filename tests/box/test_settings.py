@@ -32,7 +32,7 @@ def test_every_mistake_is_reported_with_what_to_change(tmp_path):
     message = str(refused.value)
     for expected in (
         str(path),
-        'printer.port must be "auto" or a device path',
+        'printer.port must be "auto" or an absolute device path',
         "printer.baud must be 0 (probe the common rates) or a baud rate",
         "unknown setting printer.speed",
         "box.http_port must be a TCP port number",
