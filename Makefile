@@ -28,7 +28,9 @@ $(BENCH_STAMP): constraints-bench.txt
 run: $(STAMP)
 	$(BIN)/mipai-box stream --virtual-printer
 
+# The browser tests drive Debian's chromium (Playwright cannot download browsers here).
 test: $(STAMP)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(BENCH_STAMP)

@@ -8,9 +8,15 @@ import os
 import signal
 import threading
 
+from aiohttp import web
+
 from box import data_dir
 from box.print_worker import PrintWorker
+from box.spool import Spool
 from box.store import Store
+from box.store_owner import StoreOwner
+from box.web.accounts import Accounts
+from box.web.app import make_app
 from provisioning import identity
 
 log = logging.getLogger("mipai.box")
@@ -34,16 +40,41 @@ class Daemon:
             store.close()
         data_dir.spool_dir(self.root)
         worker = PrintWorker(self.root, self.settings, self.stop_requested)
+        owner = StoreOwner(self.root)
+        accounts = await owner.run(Accounts)
+        app = make_app(
+            owner,
+            accounts,
+            box,
+            Spool(data_dir.spool_dir(self.root)),
+            worker.describe_printer,
+            self.settings.get("setup", "timeout_minutes"),
+        )
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            owner.close()
+            log.error("cannot serve the web app on %s:%d: %s", host, port, exc.strerror or exc)
+            return 2
+        if not await owner.run(lambda _store: accounts.has_admin()):
+            log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stopped.set)
         worker.start()
-        log.info("box %s running; %d jobs queued; data in %s", box.box_id, queued, self.root)
+        log.info("box %s running; web app on port %d; %d jobs queued; data in %s", box.box_id, port, queued, self.root)
         try:
             await stopped.wait()
         finally:
             log.info("stopping")
             self.stop_requested.set()
+            await runner.cleanup()
             await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)
+            owner.close()
         return 0

@@ -37,6 +37,17 @@ class PrintWorker:
         self.printer = None  # what M115 said, while connected
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
 
+    def describe_printer(self) -> str:
+        printer = self.printer
+        if printer is None:
+            return "No printer connected (looking for one)."
+        return "%s, %s, on %s at %d baud" % (
+            printer.get("MACHINE_TYPE", "unknown machine"),
+            printer.get("FIRMWARE_NAME", "unknown firmware"),
+            printer["port"],
+            printer["baud"],
+        )
+
     def start(self) -> None:
         self.thread.start()
 

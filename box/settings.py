@@ -68,7 +68,7 @@ def _material(value) -> str:
 
 # section -> key -> (default, validator)
 SCHEMA = {
-    "box": {"name": ("", _text(40)), "http_port": (8080, _port_number)},
+    "box": {"name": ("", _text(40)), "http_host": ("0.0.0.0", _text(64)), "http_port": (8080, _port_number)},
     "printer": {
         "port": ("auto", _serial_port),
         "baud": (0, _baud),

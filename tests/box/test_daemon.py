@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,9 @@ class Daemon:
     def __init__(self, world: World, port: str) -> None:
         self.world = world
         self.config = world.printer_dir / "box.toml"
-        self.config.write_text('[printer]\nport = "%s"\nbaud = 250000\n' % port)
+        self.http_port = free_port()
+        self.web = '[box]\nhttp_host = "127.0.0.1"\nhttp_port = %d\n' % self.http_port
+        self.config.write_text(self.web + '[printer]\nport = "%s"\nbaud = 250000\n' % port)
         self.log = world.printer_dir / ("daemon-%d.log" % time.monotonic_ns())
         self.process = None
 
@@ -52,6 +55,12 @@ class Daemon:
         if self.process.poll() is None:
             self.process.send_signal(how)
         return self.process.wait(90)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):
@@ -203,7 +212,7 @@ def test_the_daemon_finds_the_printer_by_scanning_and_again_after_an_unplug(worl
     link = world.printer_dir / "ttyFAKE0"
     world.printer_dir.joinpath("ttyFAKE9").symlink_to("/dev/null")  # a device that is not a printer
     daemon = Daemon(world, "auto")
-    daemon.config.write_text('[printer]\nport = "auto"\nscan = ["%s/ttyFAKE*"]\n' % world.printer_dir)
+    daemon.config.write_text(daemon.web + '[printer]\nport = "auto"\nscan = ["%s/ttyFAKE*"]\n' % world.printer_dir)
     with VirtualPrinterProcess("--link", str(link), "--disconnect-after", "400"):
         daemon.start()
         assert world.box("queue", "add", job).returncode == 0

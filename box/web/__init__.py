@@ -1,0 +1,1 @@
+"""The local web app: setup wizard, login, dashboard, uploads (aiohttp, server-rendered)."""

@@ -1,0 +1,108 @@
+"""The box's admin account, login sessions and the login throttle. No default password exists: the account is
+created in the setup wizard. Passwords are hashed with scrypt."""
+
+import hashlib
+import hmac
+import secrets
+import time
+
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+MIN_PASSWORD = 10
+SESSION_SECONDS = 12 * 3600
+FREE_ATTEMPTS = 5
+FIRST_LOCKOUT_SECONDS = 30
+MAX_LOCKOUT_SECONDS = 3600
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    return "scrypt$%s$%s" % (salt.hex(), digest.hex())
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **SCRYPT)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def password_problem(password: str, confirmation: str):
+    if len(password) < MIN_PASSWORD:
+        return "the password needs at least %d characters" % MIN_PASSWORD
+    if password != confirmation:
+        return "the two passwords differ"
+    return None
+
+
+class Accounts:
+    """Kept in the store's database: tables `admin` (one row) and `sessions`."""
+
+    def __init__(self, store) -> None:
+        self.db = store.db
+        if "admin" not in self.db.table_names():
+            self.db["admin"].create({"id": int, "password": str, "box_name": str, "created_at": float}, pk="id")
+        if "sessions" not in self.db.table_names():
+            self.db["sessions"].create({"token": str, "csrf": str, "expires": float}, pk="token")
+
+    def has_admin(self) -> bool:
+        return self.db["admin"].count > 0
+
+    def create_admin(self, password: str, box_name: str) -> None:
+        with self.db.conn:
+            if self.db["admin"].count:
+                raise PermissionError("the admin account exists; setup is finished")
+            self.db["admin"].insert({"id": 1, "password": hash_password(password), "box_name": box_name,
+                                     "created_at": time.time()})  # fmt: skip
+
+    def box_name(self) -> str:
+        return self.db["admin"].get(1)["box_name"] if self.has_admin() else ""
+
+    def verify(self, password: str) -> bool:
+        return self.has_admin() and check_password(password, self.db["admin"].get(1)["password"])
+
+    def new_session(self) -> tuple:
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.db.conn:
+            self.db.execute("DELETE FROM sessions WHERE expires < ?", [time.time()])
+            self.db["sessions"].insert({"token": token, "csrf": csrf, "expires": time.time() + SESSION_SECONDS})
+        return token, csrf
+
+    def session_csrf(self, token: str):
+        """The CSRF token of a live session, or None."""
+        rows = list(self.db["sessions"].rows_where("token = ? AND expires > ?", [token, time.time()]))
+        return rows[0]["csrf"] if rows else None
+
+    def end_session(self, token: str) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM sessions WHERE token = ?", [token])
+
+
+class LoginThrottle:
+    """After FREE_ATTEMPTS wrong passwords from one address, refuse logins from it for a lockout that doubles."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._failures = {}  # address -> (count, locked until)
+
+    def wait_seconds(self, address: str) -> int:
+        _, until = self._failures.get(address, (0, 0.0))
+        return max(0, int(until - self._clock() + 0.999))
+
+    def failed(self, address: str) -> None:
+        count, _ = self._failures.get(address, (0, 0.0))
+        count += 1
+        until = 0.0
+        if count >= FREE_ATTEMPTS:
+            lockout = min(FIRST_LOCKOUT_SECONDS * 2 ** (count - FREE_ATTEMPTS), MAX_LOCKOUT_SECONDS)
+            until = self._clock() + lockout
+        self._failures[address] = (count, until)
+        if len(self._failures) > 10_000:  # bounded: forget the oldest addresses
+            self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)

@@ -1,0 +1,312 @@
+"""The local web app (aiohttp): setup wizard, login, dashboard with live progress, uploads, job controls.
+
+Security: no default credentials (the admin password is made in the setup wizard, which locks once finished or
+after its time window); scrypt password hashes; session cookie HttpOnly and SameSite=Strict; a CSRF token on
+every state-changing request; wrong passwords lock an address out for a doubling time; no page is cached.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import queue
+import secrets
+import time
+
+from aiohttp import web
+
+from box.job_states import IllegalTransition
+from box.spool import Spool, SpoolError, title_from
+from box.store import UnknownJob
+from box.web import pages
+from box.web.accounts import Accounts, LoginThrottle, password_problem
+
+SESSION_COOKIE = "mipai_session"
+FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
+EVENT_SECONDS = 1.0
+DASHBOARD_JOBS = 20
+
+STORE = web.AppKey("store", object)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+BOX = web.AppKey("box", object)
+SPOOL = web.AppKey("spool", Spool)
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
+SETUP_UNTIL = web.AppKey("setup_until", float)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-%s'; form-action 'self'" % SCRIPT_HASH
+    )
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+SCRIPT_HASH = base64.b64encode(hashlib.sha256(pages.DASHBOARD_SCRIPT.encode()).digest()).decode()
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+async def _in_store(request: web.Request, function, *args):
+    return await request.app[STORE].run(lambda _store: function(*args))
+
+
+async def _session(request: web.Request):
+    """(token, csrf) of the request's live session, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    csrf = await _in_store(request, request.app[ACCOUNTS].session_csrf, token)
+    return (token, csrf) if csrf else None
+
+
+def _form_token(request: web.Request, response_cookies: dict) -> str:
+    token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+    response_cookies[FORM_COOKIE] = token
+    return token
+
+
+def _with_cookies(response: web.StreamResponse, cookies: dict, max_age=None) -> web.StreamResponse:
+    for name, value in cookies.items():
+        response.set_cookie(name, value, httponly=True, samesite="Strict", path="/", max_age=max_age)
+    return response
+
+
+def _same(given, expected) -> bool:
+    return bool(given) and bool(expected) and secrets.compare_digest(str(given), str(expected))
+
+
+def _refuse_csrf() -> web.Response:
+    return _html(pages.message_page("Refused", "Missing or wrong CSRF token: reload the page and try again."), 403)
+
+
+def _setup_open(request: web.Request) -> str:
+    """'' while the wizard may run, else why not."""
+    if time.monotonic() > request.app[SETUP_UNTIL]:
+        return "Setup mode has ended. Restart the box to set it up."
+    return ""
+
+
+async def index(request: web.Request):
+    if not await _in_store(request, request.app[ACCOUNTS].has_admin):
+        raise web.HTTPFound("/setup")
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    return _html(await _dashboard(request, session[1]))
+
+
+async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
+    app = request.app
+    jobs = await app[STORE].call("jobs")
+    events = await app[STORE].call("recent_events", 10)
+    name = await _in_store(request, app[ACCOUNTS].box_name)
+    return pages.dashboard(name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, message)
+
+
+async def setup_page(request: web.Request):
+    if await _in_store(request, request.app[ACCOUNTS].has_admin):
+        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    closed = _setup_open(request)
+    if closed:
+        return _html(pages.message_page("Setup mode has ended", closed), 403)
+    cookies = {}
+    token = _form_token(request, cookies)
+    return _with_cookies(_html(pages.setup_form(token, request.app[BOX])), cookies)
+
+
+async def setup_submit(request: web.Request):
+    if await _in_store(request, request.app[ACCOUNTS].has_admin):
+        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    closed = _setup_open(request)
+    if closed:
+        return _html(pages.message_page("Setup mode has ended", closed), 403)
+    form = await request.post()
+    if not _same(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
+        return _refuse_csrf()
+    password, confirmation = str(form.get("password", "")), str(form.get("confirmation", ""))
+    name = " ".join(str(form.get("box_name", "")).split())[:40] or "mipai-" + request.app[BOX].box_id[:4]
+    problem = password_problem(password, confirmation)
+    if problem:
+        return _html(pages.setup_form(form["csrf"], request.app[BOX], problem), 400)
+    try:
+        await _in_store(request, request.app[ACCOUNTS].create_admin, password, name)
+    except PermissionError:
+        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    await request.app[STORE].call("log", "setup", "setup finished; the box is named %r" % name)
+    raise web.HTTPFound("/login")
+
+
+async def login_page(request: web.Request):
+    cookies = {}
+    token = _form_token(request, cookies)
+    return _with_cookies(_html(pages.login_form(token)), cookies)
+
+
+async def login_submit(request: web.Request):
+    throttle, address = request.app[THROTTLE], request.remote or "unknown"
+    form = await request.post()
+    if not _same(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
+        return _refuse_csrf()
+    wait = throttle.wait_seconds(address)
+    if wait:
+        message = "Too many wrong passwords: try again in %d s." % wait
+        return _html(pages.login_form(form["csrf"], message), 429)
+    if not await _in_store(request, request.app[ACCOUNTS].verify, str(form.get("password", ""))):
+        throttle.failed(address)
+        await request.app[STORE].call("log", "security", "wrong password from %s" % address)
+        return _html(pages.login_form(form["csrf"], "Wrong password."), 401)
+    throttle.succeeded(address)
+    token, _csrf = await _in_store(request, request.app[ACCOUNTS].new_session)
+    return _with_cookies(web.HTTPFound("/"), {SESSION_COOKIE: token})
+
+
+async def logout(request: web.Request):
+    session = await _session(request)
+    form = await request.post()
+    if session is None or not _same(form.get("csrf"), session[1]):
+        return _refuse_csrf()
+    await _in_store(request, request.app[ACCOUNTS].end_session, session[0])
+    response = web.HTTPFound("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def events(request: web.Request):
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPUnauthorized()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    while True:
+        jobs = (await request.app[STORE].call("jobs"))[-DASHBOARD_JOBS:][::-1]
+        data = {"printer": request.app[PRINTER_STATE](), "jobs_html": pages.job_rows(jobs, session[1])}
+        try:
+            await response.write(("data: %s\n\n" % json.dumps(data)).encode())
+        except (ConnectionResetError, RuntimeError):
+            break
+        await asyncio.sleep(EVENT_SECONDS)
+    return response
+
+
+async def job_action(request: web.Request):
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    form = await request.post()
+    if not _same(form.get("csrf") or request.headers.get("X-CSRF-Token"), session[1]):
+        return _refuse_csrf()
+    try:
+        await request.app[STORE].call("request", int(request.match_info["number"]), request.match_info["action"])
+    except (UnknownJob, IllegalTransition) as exc:
+        return _html(await _dashboard(request, session[1], str(exc)), 409)
+    raise web.HTTPFound("/")
+
+
+class _Pipe:
+    """Bytes handed from the event loop to a worker thread, bounded; the plaintext stays in memory."""
+
+    def __init__(self) -> None:
+        self._queue = queue.Queue(maxsize=8)
+        self._pending = b""
+        self.failed = False
+
+    def put(self, data: bytes) -> None:
+        while not self.failed:
+            try:
+                self._queue.put(data, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._pending:
+            data = self._queue.get()
+            if data is None:
+                self._queue.put(None)
+                return b""
+            self._pending = data
+        if size < 0:
+            size = len(self._pending)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+
+async def upload(request: web.Request):
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or part.name != "csrf" or not _same(await part.text(), session[1]):
+            return _refuse_csrf()
+        part = await reader.next()
+        if part is None or part.name != "file":
+            return _html(await _dashboard(request, session[1], "Choose a file to upload."), 400)
+    except ValueError:
+        return _html(await _dashboard(request, session[1], "The upload is not a form the box understands."), 400)
+    title = title_from(part.filename or "upload")
+    first = await part.read_chunk(65536)
+    pipe = _Pipe()
+    spool, box = request.app[SPOOL], request.app[BOX]
+
+    def ingest():
+        try:
+            if first.startswith(b"MIPJOB"):
+                return spool.add_sealed(pipe)
+            return spool.add_own_gcode(pipe, title, box)
+        finally:
+            pipe.failed = True
+
+    loop = asyncio.get_running_loop()
+    stored = loop.run_in_executor(None, ingest)
+    data = first
+    while data and not pipe.failed:
+        await loop.run_in_executor(None, pipe.put, data)
+        data = await part.read_chunk(65536)
+    await loop.run_in_executor(None, pipe.put, None)
+    try:
+        job_id, path = await stored
+    except SpoolError as exc:
+        return _html(await _dashboard(request, session[1], "Upload refused: %s" % exc), 400)
+    await request.app[STORE].call("add_job", job_id, title, path)
+    raise web.HTTPFound("/")
+
+
+def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_minutes: int) -> web.Application:
+    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app[STORE] = store
+    app[ACCOUNTS] = accounts
+    app[BOX] = box
+    app[SPOOL] = spool
+    app[THROTTLE] = LoginThrottle()
+    app[PRINTER_STATE] = printer_state
+    app[SETUP_UNTIL] = time.monotonic() + setup_minutes * 60
+    app.add_routes(
+        [
+            web.get("/", index),
+            web.get("/setup", setup_page),
+            web.post("/setup", setup_submit),
+            web.get("/login", login_page),
+            web.post("/login", login_submit),
+            web.post("/logout", logout),
+            web.get("/events", events),
+            web.post("/jobs", upload),
+            web.post(r"/jobs/{number:\d+}/{action:pause|resume|cancel}", job_action),
+        ]
+    )
+    return app

@@ -1,0 +1,113 @@
+"""Server-rendered pages. Every value from outside is escaped; pages are small (no front-end build)."""
+
+from html import escape
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#222}
+header{background:#1d3557;color:#fff;padding:.8em 1.2em}header b{font-size:1.2em}
+main{max-width:60em;margin:1em auto;padding:0 1em}
+section{background:#fff;border-radius:6px;padding:1em;margin-bottom:1em}
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .5em;border-bottom:1px solid #eee}
+.bar{background:#e9ecef;border-radius:3px;height:.9em;width:10em;display:inline-block;vertical-align:middle}
+.bar i{display:block;height:100%;background:#2a9d8f;border-radius:3px}
+.error{color:#b00020}.note{color:#555}code{word-break:break-all}
+input,button{font-size:1em;padding:.3em}form.inline{display:inline}
+"""
+
+ACTIONS = {"queued": ("cancel",), "verifying": ("cancel",), "printing": ("pause", "cancel"),
+           "paused": ("resume", "cancel")}  # fmt: skip
+
+
+def page(title: str, body: str, box_name: str = "") -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        "<title>%s</title><style>%s</style></head><body><header><b>MIP.AI Box</b> %s</header><main>%s</main>"
+        "</body></html>" % (escape(title), STYLE, escape(box_name), body)
+    )
+
+
+def error_line(message) -> str:
+    return "<p class=error id=error role=alert>%s</p>" % escape(message) if message else ""
+
+
+def setup_form(csrf: str, box, message: str = "") -> str:
+    return page(
+        "Set up your box",
+        "<section><h1>Set up your box</h1>%s"
+        "<p>Box id <code id=box-id>%s</code></p><p class=note>Designers seal jobs for this box to "
+        "<code id=recipient>%s</code></p>"
+        "<form method=post action=/setup><input type=hidden name=csrf value=%s>"
+        "<p><label>Box name <input name=box_name required maxlength=40 value=\"%s\"></label></p>"
+        "<p><label>Admin password <input type=password name=password required minlength=10 "
+        "autocomplete=new-password></label></p>"
+        "<p><label>Password again <input type=password name=confirmation required minlength=10 "
+        "autocomplete=new-password></label></p>"
+        "<p><button id=finish-setup>Finish setup</button></p></form></section>"
+        % (error_line(message), escape(box.box_id), escape(box.recipient), escape(csrf),
+           escape("mipai-" + box.box_id[:4])),
+    )  # fmt: skip
+
+
+def message_page(title: str, text: str) -> str:
+    return page(title, "<section><h1>%s</h1><p id=message>%s</p></section>" % (escape(title), escape(text)))
+
+
+def login_form(csrf: str, message: str = "", box_name: str = "") -> str:
+    return page(
+        "Log in",
+        "<section><h1>Log in</h1>%s<form method=post action=/login><input type=hidden name=csrf value=%s>"
+        "<p><label>Password <input type=password name=password required autocomplete=current-password></label></p>"
+        "<p><button id=log-in>Log in</button></p></form></section>" % (error_line(message), escape(csrf)),
+        box_name,
+    )
+
+
+def job_rows(jobs: list, csrf: str) -> str:
+    rows = []
+    for job in jobs:
+        percent = 100.0 * job["last_source_line"] / job["source_lines"] if job["source_lines"] else 0.0
+        if job["state"] == "done":
+            percent = 100.0
+        buttons = "".join(
+            "<form class=inline method=post action=/jobs/%d/%s><input type=hidden name=csrf value=%s>"
+            "<button id=%s-%d>%s</button></form>" % (job["id"], action, escape(csrf), action, job["id"], action)
+            for action in ACTIONS.get(job["state"], ())
+        )
+        rows.append(
+            "<tr id=job-%d><td>%d</td><td>%s</td><td class=state>%s</td>"
+            "<td><span class=bar><i style=\"width:%.1f%%\"></i></span> <span class=percent>%.1f%%</span></td>"
+            "<td class=reason>%s</td><td>%s</td></tr>"
+            % (job["id"], job["id"], escape(job["title"]), escape(job["state"]), percent, percent,
+               escape(job["reason"] or ""), buttons)
+        )  # fmt: skip
+    return "".join(rows) or "<tr><td colspan=6>No jobs yet.</td></tr>"
+
+
+DASHBOARD_SCRIPT = """
+const source = new EventSource('/events');
+source.onmessage = (message) => {
+  const data = JSON.parse(message.data);
+  document.getElementById('printer').textContent = data.printer;
+  document.getElementById('jobs').innerHTML = data.jobs_html;
+};
+"""
+
+
+def dashboard(box_name: str, printer: str, jobs: list, csrf: str, events: list, message: str = "") -> str:
+    events_html = "".join("<li>%s</li>" % escape(event["message"]) for event in events)
+    return page(
+        "Dashboard",
+        "%s<section><h2>Printer</h2><p id=printer>%s</p></section>"
+        "<section><h2>Jobs</h2><table><thead><tr><th>#</th><th>job</th><th>state</th><th>progress</th>"
+        "<th>note</th><th></th></tr></thead><tbody id=jobs>%s</tbody></table>"
+        "<form method=post action=/jobs enctype=multipart/form-data><input type=hidden name=csrf value=%s>"
+        "<p><label>Sealed job (.mipjob) or your own G-code <input type=file name=file id=upload required></label>"
+        " <button id=send>Upload and queue</button></p></form></section>"
+        "<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
+        "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
+        "<script>%s</script>"
+        % (error_line(message), escape(printer), job_rows(jobs, csrf), escape(csrf), events_html, escape(csrf),
+           DASHBOARD_SCRIPT),
+        box_name,
+    )  # fmt: skip

@@ -1,0 +1,134 @@
+"""The local web app in real headless Chromium (Debian's, driven by Playwright) against the daemon and the
+virtual printer: setup, login, upload, live progress, cancel, and the security rules a LAN user relies on."""
+
+import shutil
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from tests.box.test_daemon import Daemon, job_row
+from tests.box.test_print_command import SAMPLE, World
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def box(tmp_path):
+    world = World(tmp_path)
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    with VirtualPrinterProcess("--move-time-scale", "0.05") as printer:
+        daemon = Daemon(world, printer.path).start()
+        daemon.url = "http://127.0.0.1:%d" % daemon.http_port
+        daemon.world = world
+        yield daemon
+        daemon.stop()
+
+
+def _post(url: str, data: bytes, headers=None) -> tuple:
+    """(status, final URL) of a POST; redirects are followed as a browser would."""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.url
+    except urllib.error.HTTPError as exc:
+        return exc.code, url
+
+
+def test_setup_login_upload_progress_and_cancel(box, browser):
+    world = box.world
+    page = browser.new_page()
+    page.goto(box.url)
+    assert page.url.endswith("/setup")
+    expect(page.locator("#box-id")).to_have_text(world.box_id)
+    page.fill("input[name=password]", "short")
+    page.fill("input[name=confirmation]", "short")
+    page.evaluate("document.querySelectorAll('input').forEach(i => i.removeAttribute('minlength'))")
+    page.click("#finish-setup")
+    expect(page.locator("#error")).to_contain_text("at least 10 characters")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirmation]", PASSWORD)
+    page.fill("input[name=box_name]", "Workshop box")
+    page.click("#finish-setup")
+    assert page.url.endswith("/login")
+
+    response = page.goto(box.url + "/setup")
+    assert response.status == 403
+    expect(page.locator("#message")).to_contain_text("This box is set up")
+
+    page.goto(box.url + "/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#log-in")
+    assert page.url == box.url + "/"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mipai_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    expect(page.locator("#printer")).to_contain_text("MIP.AI Virtual Printer")
+
+    job = world.seal("--max-prints", "3")
+    page.set_input_files("#upload", job)
+    page.click("#send")
+    expect(page.locator("#job-1 .state")).to_have_text("printing", timeout=30_000)
+    expect(page.locator("#job-1 .percent")).to_have_text("100.0%", timeout=120_000)
+    expect(page.locator("#job-1 .state")).to_have_text("done")
+
+    page.set_input_files("#upload", job)
+    page.click("#send")
+    expect(page.locator("#job-2 .state")).to_have_text("printing", timeout=30_000)
+    page.click("#cancel-2")
+    expect(page.locator("#job-2 .state")).to_have_text("cancelled", timeout=30_000)
+    assert job_row(world, 1)["state"] == "done" and job_row(world, 2)["state"] == "cancelled"
+
+    # The owner's own G-code is sealed to the box on arrival and queued like any job.
+    page.set_input_files("#upload", SAMPLE)
+    page.click("#send")
+    expect(page.locator("#job-3 .state")).not_to_have_text("queued", timeout=30_000)
+    assert job_row(world, 3)["spool_path"].endswith(".mipjob")
+    with open(job_row(world, 3)["spool_path"], "rb") as handle:
+        assert b"G1 X" not in handle.read()
+
+    # A state-changing request without the session's CSRF token is refused, even with the session cookie.
+    status = page.evaluate("fetch('/jobs/3/cancel', {method: 'POST'}).then(r => r.status)")
+    assert status == 403
+    assert job_row(world, 3)["state"] != "cancelled" and job_row(world, 3)["request"] == ""
+
+
+def test_wrong_passwords_lock_the_address_out(box, browser):
+    page = browser.new_page()
+    page.goto(box.url + "/setup")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirmation]", PASSWORD)
+    page.click("#finish-setup")
+    for attempt in range(5):
+        page.fill("input[name=password]", "wrong password %d" % attempt)
+        page.click("#log-in")
+        expect(page.locator("#error")).to_have_text("Wrong password.")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#log-in")
+    expect(page.locator("#error")).to_contain_text("Too many wrong passwords: try again in")
+    assert page.url.endswith("/login")
+
+
+def test_pages_and_forms_refuse_what_they_must(box):
+    with urllib.request.urlopen(box.url + "/setup") as response:
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert len(response.read()) < 200_000
+    # A form post without the double-submit token (a cross-site request) is refused.
+    assert _post(box.url + "/setup", b"password=aaaaaaaaaaaa&confirmation=aaaaaaaaaaaa",
+                 {"Content-Type": "application/x-www-form-urlencoded"})[0] == 403  # fmt: skip
+    assert _post(box.url + "/jobs", b"")[1] == box.url + "/login"  # not logged in: to the login page
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(box.url + "/events")
+    assert refused.value.code == 401
