@@ -26,7 +26,7 @@ $(BENCH_STAMP): constraints-bench.txt
 	@touch $(BENCH_STAMP)
 
 run: $(STAMP)
-	$(BIN)/mipai-box stream --virtual-printer
+	$(BIN)/mipai-box demo --data-dir .demo-box
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here).
 test: $(STAMP)

@@ -16,7 +16,8 @@ from box import (
 from provisioning.identity import IdentityError
 
 _COMMANDS = (
-    ("run", run_command, "run the box daemon: take queued jobs and print them"),
+    ("run", run_command, "run the box daemon: web app, and queued jobs printed one by one"),
+    ("demo", run_command, "run the box on a virtual printer with a sealed sample job (what `make run` does)"),
     ("queue", queue_command, "the daemon's job queue: add, list, pause, resume, cancel"),
     ("keys", keys_command, "the box's identity: box id and public keys"),
     ("trust", trust_command, "designer and network keys this box accepts jobs from"),
@@ -39,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         # Commands with actions (`keys show`) take the options after the action, so the action carries them.
         nested = module in (keys_command, trust_command, queue_command)
         command = commands.add_parser(name, help=summary, parents=[] if nested else [common])
-        module.add_arguments(command, common)
-        command.set_defaults(run=module.run)
+        if name == "demo":
+            run_command.add_demo_arguments(command, common)
+            command.set_defaults(run=run_command.run_demo)
+        else:
+            module.add_arguments(command, common)
+            command.set_defaults(run=module.run)
     return parser
 
 

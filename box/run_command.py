@@ -1,16 +1,29 @@
-"""`mipai-box run`: start the box daemon."""
+"""`mipai-box run`: start the box daemon. `mipai-box demo`: the same, on embedded defaults, with a sample job."""
 
 import asyncio
 import contextlib
+import io
 import logging
+import os
 import sys
+import time
+from importlib import resources
 
 from box import data_dir
 from box.daemon import Daemon
 from box.settings import Settings, SettingsError
+from box.spool import Spool
+from box.store import Store
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from provisioning import identity
+from secure_print import keytext, seal
+from secure_print.license import License
+from secure_print.signer_key import SignerKey, write_secret_file
+from secure_print.trust import TrustStore
 
 PROGRAM = "mipai-box run"
+DEMO_MOVE_TIME_SCALE = "0.25"  # the sample vase takes about 80 s: time to open the page and watch it
+DEMO_DESIGNER_KEY = "demo-designer.key"
 
 
 def add_arguments(parser, _common) -> None:
@@ -21,21 +34,19 @@ def add_arguments(parser, _common) -> None:
     )
 
 
-def run(args) -> int:
-    try:
-        settings = Settings.load(args.config)
-    except SettingsError as exc:
-        print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
-        return 2
+def add_demo_arguments(parser, _common) -> None:
+    parser.add_argument("--http-port", type=int, default=8080, help="port of the web app (default: %(default)s)")
+
+
+def _serve(root: str, settings: Settings, http_port, virtual_printer_args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    root = data_dir.prepare(args.data_dir)
     with contextlib.ExitStack() as stack:
         values = settings.as_dict()
         values["printer"]["scan"] = list(values["printer"]["scan"])
-        if args.http_port is not None:
-            values["box"]["http_port"] = args.http_port
-        if args.virtual_printer:
-            printer = stack.enter_context(VirtualPrinterProcess("--move-time-scale", "0.02"))
+        if http_port is not None:
+            values["box"]["http_port"] = http_port
+        if virtual_printer_args is not None:
+            printer = stack.enter_context(VirtualPrinterProcess(*virtual_printer_args))
             values["printer"]["port"] = printer.path
         try:
             settings = Settings.from_mapping(values, "the command line")
@@ -43,3 +54,51 @@ def run(args) -> int:
             print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
             return 2
         return asyncio.run(Daemon(root, settings).run())
+
+
+def run(args) -> int:
+    try:
+        settings = Settings.load(args.config)
+    except SettingsError as exc:
+        print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
+        return 2
+    virtual = ("--move-time-scale", "0.02") if args.virtual_printer else None
+    return _serve(data_dir.prepare(args.data_dir), settings, args.http_port, virtual)
+
+
+def queue_demo_job(root: str) -> int:
+    """Make (once) a demo designer key trusted by this box, seal the bundled sample for the box, queue it."""
+    box = identity.load_or_create(root)
+    key_path = os.path.join(root, DEMO_DESIGNER_KEY)
+    if not os.path.exists(key_path):
+        write_secret_file(key_path, SignerKey.generate(keytext.DESIGNER).to_text().encode())
+    designer = SignerKey.load(key_path)
+    trust = TrustStore(data_dir.trust_file(root))
+    if not any(entry["key"] == designer.public_text for entry in trust.entries):
+        trust.add(designer.public_text, "demo designer")
+    job_id, license_id, seed = seal.new_ids()
+    now = int(time.time())
+    terms = License(license_id, job_id, designer.public_text, [box.box_id], None, now - 60, now + 86400 * 365,
+                    seed, title="Sample vase (demo)")  # fmt: skip
+    sealed = io.BytesIO()
+    with resources.files("firmware_bridge.samples").joinpath("vase.gcode").open("rb") as sample:
+        seal.seal(sample, sealed, designer, [box.sealing_public], terms)
+    sealed.seek(0)
+    job_id, path = Spool(data_dir.spool_dir(root)).add_sealed(sealed)
+    store = Store(os.path.join(root, "box.sqlite"))
+    try:
+        return store.add_job(job_id, "Sample vase (demo)", path)
+    finally:
+        store.close()
+
+
+def run_demo(args) -> int:
+    root = data_dir.prepare(args.data_dir)
+    number = queue_demo_job(root)
+    settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}}, "demo")
+    print(
+        "demo: sample vase sealed and queued as job %d. Open http://127.0.0.1:%d : the first visit creates the "
+        "admin password, then log in to watch the print. Ctrl-C stops the box." % (number, args.http_port),
+        file=sys.stderr,
+    )
+    return _serve(root, settings, args.http_port, ("--move-time-scale", DEMO_MOVE_TIME_SCALE))

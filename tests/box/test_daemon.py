@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -230,3 +231,29 @@ def test_the_daemon_finds_the_printer_by_scanning_and_again_after_an_unplug(worl
     log = daemon.log.read_text()
     assert "no printer on %s/ttyFAKE9" % world.printer_dir in log
     assert log.count("printer on %s" % link) == 2
+
+
+def test_the_demo_serves_the_setup_page_and_prints_the_sealed_sample(tmp_path):
+    root = tmp_path / "demo"
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "box.cli", "demo", "--data-dir", str(root), "--http-port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: (root / "box.sqlite").exists() and "running;" in log.read_text(), "the demo to start")
+            store = Store(str(root / "box.sqlite"))
+            try:
+                wait_for(lambda: store.job(1)["lines_acknowledged"] > 0, "the sample to print")
+                assert store.job(1)["title"] == "Sample vase (demo)"
+            finally:
+                store.close()
+            with urllib.request.urlopen("http://127.0.0.1:%d/setup" % port) as response:
+                assert b"Set up your box" in response.read()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
+    assert "Open http://127.0.0.1:%d" % port in log.read_text()
+    assert not list((root / "spool").glob("*.gcode"))
