@@ -4,6 +4,8 @@ One Store per process; the daemon gives it a single owner thread. Print counters
 (secure_print.ledger), which the verify-then-record step owns.
 """
 
+import contextlib
+import os
 import time
 
 import sqlite_utils
@@ -131,6 +133,12 @@ class Store:
             if action:
                 self.db["jobs"].update(number, {"request": ""})
         return action
+
+    def forget_unqueued(self, spool_path: str) -> None:
+        """Delete a spooled job file that no job refers to (an upload that was not queued)."""
+        if not any(True for _ in self.db["jobs"].rows_where("spool_path = ?", [spool_path])):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool_path)
 
     def recover(self) -> list:
         """On start: every job a crash or power cut left unfinished becomes `interrupted`, never restarted."""

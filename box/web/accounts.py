@@ -46,6 +46,8 @@ class Accounts:
         self.db = store.db
         if "admin" not in self.db.table_names():
             self.db["admin"].create({"id": int, "password": str, "box_name": str, "created_at": float}, pk="id")
+        if "api_keys" not in self.db.table_names():
+            self.db["api_keys"].create({"digest": str, "created_at": float}, pk="digest")
         if "sessions" not in self.db.table_names():
             self.db["sessions"].create({"token": str, "csrf": str, "expires": float}, pk="token")
 
@@ -64,6 +66,19 @@ class Accounts:
 
     def verify(self, password: str) -> bool:
         return self.has_admin() and check_password(password, self.db["admin"].get(1)["password"])
+
+    def new_api_key(self) -> str:
+        """A new key for slicers' "send to printer" (X-Api-Key); only its hash is kept, the key is shown once."""
+        key = secrets.token_urlsafe(24)
+        with self.db.conn:
+            self.db["api_keys"].insert({"digest": hashlib.sha256(key.encode()).hexdigest(), "created_at": time.time()})
+        return key
+
+    def api_key_valid(self, key: str) -> bool:
+        if not key or len(key) > 200:
+            return False
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return any(True for _ in self.db["api_keys"].rows_where("digest = ?", [digest]))
 
     def new_session(self) -> tuple:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

@@ -9,30 +9,23 @@ import asyncio
 import base64
 import hashlib
 import json
-import queue
 import secrets
 import time
 
 from aiohttp import web
 
 from box.job_states import IllegalTransition
-from box.spool import Spool, SpoolError, title_from
+from box.spool import Spool, SpoolError
 from box.store import UnknownJob
-from box.web import pages
+from box.web import octoprint_api, pages
 from box.web.accounts import Accounts, LoginThrottle, password_problem
+from box.web.appkeys import ACCOUNTS, BOX, PRINTER_STATE, SETUP_UNTIL, SPOOL, STORE, THROTTLE
+from box.web.uploads import store_upload
 
 SESSION_COOKIE = "mipai_session"
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
 EVENT_SECONDS = 1.0
 DASHBOARD_JOBS = 20
-
-STORE = web.AppKey("store", object)
-ACCOUNTS = web.AppKey("accounts", Accounts)
-BOX = web.AppKey("box", object)
-SPOOL = web.AppKey("spool", Spool)
-THROTTLE = web.AppKey("throttle", LoginThrottle)
-PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
-SETUP_UNTIL = web.AppKey("setup_until", float)
 
 
 @web.middleware
@@ -216,35 +209,6 @@ async def job_action(request: web.Request):
     raise web.HTTPFound("/")
 
 
-class _Pipe:
-    """Bytes handed from the event loop to a worker thread, bounded; the plaintext stays in memory."""
-
-    def __init__(self) -> None:
-        self._queue = queue.Queue(maxsize=8)
-        self._pending = b""
-        self.failed = False
-
-    def put(self, data: bytes) -> None:
-        while not self.failed:
-            try:
-                self._queue.put(data, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._pending:
-            data = self._queue.get()
-            if data is None:
-                self._queue.put(None)
-                return b""
-            self._pending = data
-        if size < 0:
-            size = len(self._pending)
-        data, self._pending = self._pending[:size], self._pending[size:]
-        return data
-
-
 async def upload(request: web.Request):
     session = await _session(request)
     if session is None:
@@ -259,32 +223,24 @@ async def upload(request: web.Request):
             return _html(await _dashboard(request, session[1], "Choose a file to upload."), 400)
     except ValueError:
         return _html(await _dashboard(request, session[1], "The upload is not a form the box understands."), 400)
-    title = title_from(part.filename or "upload")
-    first = await part.read_chunk(65536)
-    pipe = _Pipe()
-    spool, box = request.app[SPOOL], request.app[BOX]
-
-    def ingest():
-        try:
-            if first.startswith(b"MIPJOB"):
-                return spool.add_sealed(pipe)
-            return spool.add_own_gcode(pipe, title, box)
-        finally:
-            pipe.failed = True
-
-    loop = asyncio.get_running_loop()
-    stored = loop.run_in_executor(None, ingest)
-    data = first
-    while data and not pipe.failed:
-        await loop.run_in_executor(None, pipe.put, data)
-        data = await part.read_chunk(65536)
-    await loop.run_in_executor(None, pipe.put, None)
     try:
-        job_id, path = await stored
+        job_id, path, title = await store_upload(request.app, part)
     except SpoolError as exc:
         return _html(await _dashboard(request, session[1], "Upload refused: %s" % exc), 400)
     await request.app[STORE].call("add_job", job_id, title, path)
     raise web.HTTPFound("/")
+
+
+async def new_api_key(request: web.Request):
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    form = await request.post()
+    if not _same(form.get("csrf"), session[1]):
+        return _refuse_csrf()
+    key = await _in_store(request, request.app[ACCOUNTS].new_api_key)
+    await request.app[STORE].call("log", "security", "a new API key for slicers was made")
+    return _html(pages.api_key_page(key))
 
 
 def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_minutes: int) -> web.Application:
@@ -307,6 +263,8 @@ def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_
             web.get("/events", events),
             web.post("/jobs", upload),
             web.post(r"/jobs/{number:\d+}/{action:pause|resume|cancel}", job_action),
+            web.post("/api-key", new_api_key),
         ]
     )
+    octoprint_api.add_routes(app)
     return app

@@ -104,10 +104,23 @@ def dashboard(box_name: str, printer: str, jobs: list, csrf: str, events: list, 
         "<form method=post action=/jobs enctype=multipart/form-data><input type=hidden name=csrf value=%s>"
         "<p><label>Sealed job (.mipjob) or your own G-code <input type=file name=file id=upload required></label>"
         " <button id=send>Upload and queue</button></p></form></section>"
+        "<section><h2>Slicers</h2><p class=note>PrusaSlicer, OrcaSlicer and Cura can send jobs here as to "
+        "OctoPrint, with an API key.</p><form method=post action=/api-key><input type=hidden name=csrf value=%s>"
+        "<button id=new-api-key>Make a new API key</button></form></section>"
         "<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
         "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
         "<script>%s</script>"
-        % (error_line(message), escape(printer), job_rows(jobs, csrf), escape(csrf), events_html, escape(csrf),
+        % (error_line(message), escape(printer), job_rows(jobs, csrf), escape(csrf), escape(csrf), events_html,
+           escape(csrf),
            DASHBOARD_SCRIPT),
         box_name,
     )  # fmt: skip
+
+
+def api_key_page(key: str) -> str:
+    return page(
+        "API key",
+        "<section><h1>New API key</h1><p>Paste it in your slicer's physical printer settings (OctoPrint, "
+        "host <code>this box's address</code>). It is shown only now.</p><p><code id=api-key>%s</code></p>"
+        "<p><a href=/>Back to the dashboard</a></p></section>" % escape(key),
+    )

@@ -1,0 +1,14 @@
+"""Typed keys of what the web application holds (aiohttp AppKey)."""
+
+from aiohttp import web
+
+from box.spool import Spool
+from box.web.accounts import Accounts, LoginThrottle
+
+STORE = web.AppKey("store", object)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+BOX = web.AppKey("box", object)
+SPOOL = web.AppKey("spool", Spool)
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
+SETUP_UNTIL = web.AppKey("setup_until", float)
