@@ -36,6 +36,7 @@ test: $(STAMP)
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/stream_bench.py --peer-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 	$(BIN)/python bench/sealed_bench.py $(SEALED_BENCH_ARGS)
+	$(BIN)/python bench/daemon_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,8 @@ stops them in reverse on SIGTERM or Ctrl-C. The printer's owner is a thread (blo
 loop waits for signals, and will serve the local web app."""
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -23,6 +25,19 @@ log = logging.getLogger("mipai.box")
 STOP_GRACE_SECONDS = 60.0
 
 
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Keep glibc from growing its mmap threshold: otherwise the 16 MB that scrypt needs per login stays in the
+    process after the first login (measured: idle RSS 70 MB instead of 54 MB)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 class Daemon:
     def __init__(self, root: str, settings) -> None:
         self.root = root
@@ -30,6 +45,7 @@ class Daemon:
         self.stop_requested = threading.Event()
 
     async def run(self) -> int:
+        _return_large_blocks_to_the_system()
         box = identity.load_or_create(self.root)
         store = Store(os.path.join(self.root, "box.sqlite"))
         try:
