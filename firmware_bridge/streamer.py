@@ -79,10 +79,10 @@ class _Exchanger:
     def __call__(self) -> list:
         link = self._link
         out = link.data_to_send()
-        if out:
-            self.recent.append(b"> " + out)
-            self._transport.write(out)
         try:
+            if out:  # a port can vanish between two writes as well as during a read
+                self.recent.append(b"> " + out)
+                self._transport.write(out)
             data = self._transport.read()
             if data:
                 self.recent.append(b"< " + data)

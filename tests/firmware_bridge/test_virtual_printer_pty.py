@@ -294,3 +294,12 @@ def test_a_failing_job_source_ends_the_job_with_the_safe_end_sequence(printer_ru
     executed = run.executed()
     assert executed[:300] == JOB[:300]
     assert executed[300:] == list(marlin.DEFAULT_END_SEQUENCE)
+
+
+def test_a_port_that_vanishes_before_a_write_interrupts_the_job(printer_run):
+    run = printer_run()
+    connection = run.connect()
+    run.printer.stop()  # the printer goes away between the handshake and the first job line
+    report = stream(connection)
+    assert report.outcome == marlin.INTERRUPTED
+    assert "disconnected" in report.reason and report.lines_acknowledged == 0
