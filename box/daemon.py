@@ -13,7 +13,9 @@ import threading
 from aiohttp import web
 
 from box import data_dir
+from box.panel import Panel
 from box.print_worker import PrintWorker
+from box.setup_mode import SetupMode
 from box.spool import Spool
 from box.store import Store
 from box.store_owner import StoreOwner
@@ -58,14 +60,8 @@ class Daemon:
         worker = PrintWorker(self.root, self.settings, self.stop_requested)
         owner = StoreOwner(self.root)
         accounts = await owner.run(Accounts)
-        app = make_app(
-            owner,
-            accounts,
-            box,
-            Spool(data_dir.spool_dir(self.root)),
-            worker.describe_printer,
-            self.settings.get("setup", "timeout_minutes"),
-        )
+        setup_mode = SetupMode(self.settings.get("setup", "timeout_minutes"))
+        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker.describe_printer, setup_mode)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
@@ -80,6 +76,9 @@ class Daemon:
         if not await owner.run(lambda _store: accounts.has_admin()):
             log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
         loop = asyncio.get_running_loop()
+        panel = Panel(owner, accounts, worker, setup_mode, loop)
+        panel.open(self.settings.get("gpio", "led_pin"), self.settings.get("gpio", "button_pin"))
+        panel_task = loop.create_task(panel.run())
         stopped = asyncio.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stopped.set)
@@ -89,6 +88,7 @@ class Daemon:
             await stopped.wait()
         finally:
             log.info("stopping")
+            panel_task.cancel()
             self.stop_requested.set()
             await runner.cleanup()
             await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)

@@ -35,6 +35,7 @@ class PrintWorker:
         self.settings = settings
         self.stop = stop
         self.printer = None  # what M115 said, while connected
+        self.printing = False
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
 
     def describe_printer(self) -> str:
@@ -116,8 +117,12 @@ class PrintWorker:
                     return True
                 print_number = sealed_print.record(job, box, ledger, connection.firmware, material)
                 store.move(number, job_states.PRINTING, print_number=print_number, source_lines=job.source_lines)
-                report = self._stream(store, number, connection, opener.stream_commands(job, handle, box.box_id,
-                                                                                       print_number))  # fmt: skip
+                self.printing = True
+                try:
+                    commands = opener.stream_commands(job, handle, box.box_id, print_number)
+                    report = self._stream(store, number, connection, commands)
+                finally:
+                    self.printing = False
         except (SealedJobError, TrustStoreError, OSError) as exc:
             store.move(number, job_states.FAILED, "refused: %s; nothing was sent to the printer" % exc)
             return True

@@ -54,12 +54,20 @@ class Accounts:
     def has_admin(self) -> bool:
         return self.db["admin"].count > 0
 
-    def create_admin(self, password: str, box_name: str) -> None:
+    def create_admin(self, password: str, box_name: str, replace: bool = False) -> None:
+        """Make the admin account; `replace` (setup mode from the button) replaces it and ends every session."""
         with self.db.conn:
-            if self.db["admin"].count:
+            if self.db["admin"].count and not replace:
                 raise PermissionError("the admin account exists; setup is finished")
-            self.db["admin"].insert({"id": 1, "password": hash_password(password), "box_name": box_name,
-                                     "created_at": time.time()})  # fmt: skip
+            self.db.execute("DELETE FROM sessions")
+            self.db["admin"].upsert({"id": 1, "password": hash_password(password), "box_name": box_name,
+                                     "created_at": time.time()}, pk="id")  # fmt: skip
+
+    def factory_reset(self) -> None:
+        """Forget the admin account, every session and every API key (the box keeps its identity and jobs)."""
+        with self.db.conn:
+            for table in ("admin", "sessions", "api_keys"):
+                self.db.execute("DELETE FROM %s" % table)
 
     def box_name(self) -> str:
         return self.db["admin"].get(1)["box_name"] if self.has_admin() else ""

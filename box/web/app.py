@@ -10,16 +10,16 @@ import base64
 import hashlib
 import json
 import secrets
-import time
 
 from aiohttp import web
 
 from box.job_states import IllegalTransition
+from box.setup_mode import SetupMode
 from box.spool import Spool, SpoolError
 from box.store import UnknownJob
 from box.web import octoprint_api, pages
 from box.web.accounts import Accounts, LoginThrottle, password_problem
-from box.web.appkeys import ACCOUNTS, BOX, PRINTER_STATE, SETUP_UNTIL, SPOOL, STORE, THROTTLE
+from box.web.appkeys import ACCOUNTS, BOX, PRINTER_STATE, SETUP_MODE, SPOOL, STORE, THROTTLE
 from box.web.uploads import store_upload
 
 SESSION_COOKIE = "mipai_session"
@@ -86,11 +86,15 @@ def _refuse_csrf() -> web.Response:
     return _html(pages.message_page("Refused", "Missing or wrong CSRF token: reload the page and try again."), 403)
 
 
-def _setup_open(request: web.Request) -> str:
-    """'' while the wizard may run, else why not."""
-    if time.monotonic() > request.app[SETUP_UNTIL]:
-        return "Setup mode has ended. Restart the box to set it up."
-    return ""
+async def _setup_refusal(request: web.Request):
+    """None while the wizard may run, else the page that says why not."""
+    mode = request.app[SETUP_MODE]
+    if await _in_store(request, request.app[ACCOUNTS].has_admin) and not (mode.replacing_admin and mode.is_open()):
+        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    if not mode.is_open():
+        text = "Setup mode has ended. Hold the box's button for 5 seconds, or restart it, to set it up."
+        return _html(pages.message_page("Setup mode has ended", text), 403)
+    return None
 
 
 async def index(request: web.Request):
@@ -111,22 +115,18 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
 
 
 async def setup_page(request: web.Request):
-    if await _in_store(request, request.app[ACCOUNTS].has_admin):
-        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
-    closed = _setup_open(request)
-    if closed:
-        return _html(pages.message_page("Setup mode has ended", closed), 403)
+    refusal = await _setup_refusal(request)
+    if refusal is not None:
+        return refusal
     cookies = {}
     token = _form_token(request, cookies)
     return _with_cookies(_html(pages.setup_form(token, request.app[BOX])), cookies)
 
 
 async def setup_submit(request: web.Request):
-    if await _in_store(request, request.app[ACCOUNTS].has_admin):
-        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
-    closed = _setup_open(request)
-    if closed:
-        return _html(pages.message_page("Setup mode has ended", closed), 403)
+    refusal = await _setup_refusal(request)
+    if refusal is not None:
+        return refusal
     form = await request.post()
     if not _same(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
         return _refuse_csrf()
@@ -135,10 +135,12 @@ async def setup_submit(request: web.Request):
     problem = password_problem(password, confirmation)
     if problem:
         return _html(pages.setup_form(form["csrf"], request.app[BOX], problem), 400)
+    replacing = request.app[SETUP_MODE].replacing_admin
     try:
-        await _in_store(request, request.app[ACCOUNTS].create_admin, password, name)
+        await _in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)
     except PermissionError:
         return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    request.app[SETUP_MODE].finish()
     await request.app[STORE].call("log", "setup", "setup finished; the box is named %r" % name)
     raise web.HTTPFound("/login")
 
@@ -243,7 +245,7 @@ async def new_api_key(request: web.Request):
     return _html(pages.api_key_page(key))
 
 
-def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_minutes: int) -> web.Application:
+def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_mode: SetupMode) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
     app[ACCOUNTS] = accounts
@@ -251,7 +253,7 @@ def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_
     app[SPOOL] = spool
     app[THROTTLE] = LoginThrottle()
     app[PRINTER_STATE] = printer_state
-    app[SETUP_UNTIL] = time.monotonic() + setup_minutes * 60
+    app[SETUP_MODE] = setup_mode
     app.add_routes(
         [
             web.get("/", index),

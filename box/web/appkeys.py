@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from box.setup_mode import SetupMode
 from box.spool import Spool
 from box.web.accounts import Accounts, LoginThrottle
 
@@ -11,4 +12,4 @@ BOX = web.AppKey("box", object)
 SPOOL = web.AppKey("spool", Spool)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
-SETUP_UNTIL = web.AppKey("setup_until", float)
+SETUP_MODE = web.AppKey("setup_mode", SetupMode)
