@@ -9,10 +9,12 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from aiohttp import web
 
 from box import data_dir
+from box.network_watch import NetworkWatch
 from box.panel import Panel
 from box.print_worker import PrintWorker
 from box.setup_mode import SetupMode
@@ -21,7 +23,8 @@ from box.store import Store
 from box.store_owner import StoreOwner
 from box.web.accounts import Accounts
 from box.web.app import make_app
-from provisioning import identity
+from provisioning import device_names, identity
+from provisioning.claim_code import ClaimCodes
 
 log = logging.getLogger("mipai.box")
 STOP_GRACE_SECONDS = 60.0
@@ -61,7 +64,9 @@ class Daemon:
         owner = StoreOwner(self.root)
         accounts = await owner.run(Accounts)
         setup_mode = SetupMode(self.settings.get("setup", "timeout_minutes"))
-        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker.describe_printer, setup_mode)
+        codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
+        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker.describe_printer, setup_mode,
+                       codes)  # fmt: skip
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
@@ -79,6 +84,11 @@ class Daemon:
         panel = Panel(owner, accounts, worker, setup_mode, loop)
         panel.open(self.settings.get("gpio", "led_pin"), self.settings.get("gpio", "button_pin"))
         panel_task = loop.create_task(panel.run())
+        network_task = loop.create_task(NetworkWatch(self.settings, self.root, box).run())
+        code, expires = codes.current(time.time())
+        valid_until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+        name = device_names.device_name(box.box_id)
+        log.warning("claim code %s (valid until %s); device name %s", code, valid_until, name)
         stopped = asyncio.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stopped.set)
@@ -89,6 +99,7 @@ class Daemon:
         finally:
             log.info("stopping")
             panel_task.cancel()
+            network_task.cancel()
             self.stop_requested.set()
             await runner.cleanup()
             await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)

@@ -54,6 +54,12 @@ def _seconds(value) -> int:
     return value
 
 
+def _flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
 def _pin(value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 27:
         raise ValueError("must be a BCM GPIO number from 0 to 27")
@@ -75,8 +81,12 @@ SCHEMA = {
         "scan": (list(_PORT_PATTERNS), _patterns),
         "material": ("", _material),
     },
-    "setup": {"timeout_minutes": (30, _minutes)},
-    "network": {"hotspot_after_seconds": (120, _seconds)},
+    "setup": {"timeout_minutes": (30, _minutes), "first_boot_file": ("/boot/firmware/mipai.toml", _text(200))},
+    "network": {
+        "manage_wifi": (False, _flag),
+        "interface": ("wlan0", _text(15)),
+        "hotspot_after_seconds": (120, _seconds),
+    },
     "gpio": {"led_pin": (17, _pin), "button_pin": (27, _pin)},
 }
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 
 from aiohttp import web
 
@@ -19,8 +20,9 @@ from box.spool import Spool, SpoolError
 from box.store import UnknownJob
 from box.web import octoprint_api, pages
 from box.web.accounts import Accounts, LoginThrottle, password_problem
-from box.web.appkeys import ACCOUNTS, BOX, PRINTER_STATE, SETUP_MODE, SPOOL, STORE, THROTTLE
+from box.web.appkeys import ACCOUNTS, BOX, CLAIM_CODES, PRINTER_STATE, SETUP_MODE, SPOOL, STORE, THROTTLE
 from box.web.uploads import store_upload
+from provisioning.claim_code import ClaimCodes
 
 SESSION_COOKIE = "mipai_session"
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
@@ -114,13 +116,19 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
     return pages.dashboard(name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, message)
 
 
+async def _claim_code(request: web.Request) -> str:
+    loop = asyncio.get_running_loop()
+    code, _expires = await loop.run_in_executor(None, request.app[CLAIM_CODES].current, time.time())
+    return code
+
+
 async def setup_page(request: web.Request):
     refusal = await _setup_refusal(request)
     if refusal is not None:
         return refusal
     cookies = {}
     token = _form_token(request, cookies)
-    return _with_cookies(_html(pages.setup_form(token, request.app[BOX])), cookies)
+    return _with_cookies(_html(pages.setup_form(token, request.app[BOX], await _claim_code(request))), cookies)
 
 
 async def setup_submit(request: web.Request):
@@ -134,7 +142,7 @@ async def setup_submit(request: web.Request):
     name = " ".join(str(form.get("box_name", "")).split())[:40] or "mipai-" + request.app[BOX].box_id[:4]
     problem = password_problem(password, confirmation)
     if problem:
-        return _html(pages.setup_form(form["csrf"], request.app[BOX], problem), 400)
+        return _html(pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem), 400)
     replacing = request.app[SETUP_MODE].replacing_admin
     try:
         await _in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)
@@ -245,7 +253,9 @@ async def new_api_key(request: web.Request):
     return _html(pages.api_key_page(key))
 
 
-def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_mode: SetupMode) -> web.Application:
+def make_app(
+    store, accounts: Accounts, box, spool: Spool, printer_state, setup_mode: SetupMode, claim_codes: ClaimCodes
+) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
     app[ACCOUNTS] = accounts
@@ -254,6 +264,7 @@ def make_app(store, accounts: Accounts, box, spool: Spool, printer_state, setup_
     app[THROTTLE] = LoginThrottle()
     app[PRINTER_STATE] = printer_state
     app[SETUP_MODE] = setup_mode
+    app[CLAIM_CODES] = claim_codes
     app.add_routes(
         [
             web.get("/", index),

@@ -5,6 +5,7 @@ from aiohttp import web
 from box.setup_mode import SetupMode
 from box.spool import Spool
 from box.web.accounts import Accounts, LoginThrottle
+from provisioning.claim_code import ClaimCodes
 
 STORE = web.AppKey("store", object)
 ACCOUNTS = web.AppKey("accounts", Accounts)
@@ -13,3 +14,4 @@ SPOOL = web.AppKey("spool", Spool)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
 SETUP_MODE = web.AppKey("setup_mode", SetupMode)
+CLAIM_CODES = web.AppKey("claim_codes", ClaimCodes)

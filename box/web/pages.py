@@ -31,11 +31,12 @@ def error_line(message) -> str:
     return "<p class=error id=error role=alert>%s</p>" % escape(message) if message else ""
 
 
-def setup_form(csrf: str, box, message: str = "") -> str:
+def setup_form(csrf: str, box, claim_code: str, message: str = "") -> str:
     return page(
         "Set up your box",
         "<section><h1>Set up your box</h1>%s"
-        "<p>Box id <code id=box-id>%s</code></p><p class=note>Designers seal jobs for this box to "
+        "<p>Box id <code id=box-id>%s</code>, claim code <code id=claim-code>%s</code> (to enrol the box in a "
+        "fleet; single use)</p><p class=note>Designers seal jobs for this box to "
         "<code id=recipient>%s</code></p>"
         "<form method=post action=/setup><input type=hidden name=csrf value=%s>"
         "<p><label>Box name <input name=box_name required maxlength=40 value=\"%s\"></label></p>"
@@ -44,7 +45,7 @@ def setup_form(csrf: str, box, message: str = "") -> str:
         "<p><label>Password again <input type=password name=confirmation required minlength=10 "
         "autocomplete=new-password></label></p>"
         "<p><button id=finish-setup>Finish setup</button></p></form></section>"
-        % (error_line(message), escape(box.box_id), escape(box.recipient), escape(csrf),
+        % (error_line(message), escape(box.box_id), escape(claim_code), escape(box.recipient), escape(csrf),
            escape("mipai-" + box.box_id[:4])),
     )  # fmt: skip
 

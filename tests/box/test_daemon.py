@@ -257,3 +257,18 @@ def test_the_demo_serves_the_setup_page_and_prints_the_sealed_sample(tmp_path):
             assert process.wait(60) == 0
     assert "Open http://127.0.0.1:%d" % port in log.read_text()
     assert not list((root / "spool").glob("*.gcode"))
+
+
+def test_the_first_boot_file_is_applied_at_start_and_stripped_of_secrets(world):
+    boot = world.printer_dir / "mipai.toml"
+    boot.write_text('[fleet]\nenrolment_token = "enrol-7f3a9c"\n')
+    daemon = Daemon(world, "/dev/null")
+    daemon.config.write_text(daemon.web + '[setup]\nfirst_boot_file = "%s"\n[printer]\nport = "/dev/null"\n' % boot)
+    daemon.start()
+    try:
+        wait_for(lambda: (world.data_dir / "enrolment_token").exists(), "the first-boot file to be applied")
+    finally:
+        assert daemon.stop() == 0
+    assert (world.data_dir / "enrolment_token").read_text() == "enrol-7f3a9c"
+    assert "enrol-7f3a9c" not in boot.read_text() and "applied" in boot.read_text()
+    assert "first boot: kept the fleet enrolment token" in daemon.log.read_text()

@@ -1,6 +1,7 @@
 """The local web app in real headless Chromium (Debian's, driven by Playwright) against the daemon and the
 virtual printer: setup, login, upload, live progress, cancel, and the security rules a LAN user relies on."""
 
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -53,6 +54,9 @@ def test_setup_login_upload_progress_and_cancel(box, browser):
     page.goto(box.url)
     assert page.url.endswith("/setup")
     expect(page.locator("#box-id")).to_have_text(world.box_id)
+    claim_code = page.locator("#claim-code").inner_text()
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", claim_code)
+    assert "claim code %s" % claim_code in box.log.read_text()  # also on the console
     page.fill("input[name=password]", "short")
     page.fill("input[name=confirmation]", "short")
     page.evaluate("document.querySelectorAll('input').forEach(i => i.removeAttribute('minlength'))")
