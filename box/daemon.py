@@ -25,6 +25,7 @@ from box.web.accounts import Accounts
 from box.web.app import make_app
 from provisioning import device_names, identity
 from provisioning.claim_code import ClaimCodes
+from secure_print.ledger import PrintLedger
 
 log = logging.getLogger("mipai.box")
 STOP_GRACE_SECONDS = 60.0
@@ -65,8 +66,8 @@ class Daemon:
         accounts = await owner.run(Accounts)
         setup_mode = SetupMode(self.settings.get("setup", "timeout_minutes"))
         codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
-        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker.describe_printer, setup_mode,
-                       codes)  # fmt: skip
+        ledger = await owner.run(lambda _store: PrintLedger(data_dir.ledger_file(self.root)))
+        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker, setup_mode, codes, ledger)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
@@ -103,5 +104,6 @@ class Daemon:
             self.stop_requested.set()
             await runner.cleanup()
             await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)
+            await owner.run(lambda _store: ledger.close())
             owner.close()
         return 0

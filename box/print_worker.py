@@ -5,8 +5,10 @@ import glob
 import logging
 import os
 import threading
+import time
 
 from box import data_dir, job_states, sealed_print
+from box.live_status import LiveStatus
 from box.store import Store
 from firmware_bridge import marlin, streamer
 from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterPortError
@@ -36,6 +38,7 @@ class PrintWorker:
         self.stop = stop
         self.printer = None  # what M115 said, while connected
         self.printing = False
+        self.live = LiveStatus()
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
 
     def describe_printer(self) -> str:
@@ -120,9 +123,10 @@ class PrintWorker:
                 self.printing = True
                 try:
                     commands = opener.stream_commands(job, handle, box.box_id, print_number)
-                    report = self._stream(store, number, connection, commands)
+                    report = self._stream(store, number, connection, commands, job.source_lines)
                 finally:
                     self.printing = False
+                    self.live.job_finished()
         except (SealedJobError, TrustStoreError, OSError) as exc:
             store.move(number, job_states.FAILED, "refused: %s; nothing was sent to the printer" % exc)
             return True
@@ -134,12 +138,19 @@ class PrintWorker:
         store.move(number, outcome, report.reason)
         return report.outcome != marlin.INTERRUPTED
 
-    def _stream(self, store: Store, number: int, connection, commands) -> streamer.StreamReport:
+    def _stream(self, store: Store, number: int, connection, commands, source_lines: int) -> streamer.StreamReport:
         controls = streamer.Controls()
         stopping = []
+        started = time.monotonic()
+
+        def on_event(event) -> None:
+            if isinstance(event, marlin.Temperatures):
+                self.live.add_temperatures(event.readings, time.monotonic())
 
         def on_progress(progress: marlin.Progress, source_line: int) -> None:
             store.record_progress(number, progress.lines_acknowledged, source_line)
+            self.live.update_job(number, progress.layer, progress.z, source_line, source_lines, started,
+                                 time.monotonic())  # fmt: skip
             if self.stop.is_set() and not stopping:
                 stopping.append(True)
                 store.log("job", "job %d: the box is stopping; cancelling the print safely" % number)
@@ -155,5 +166,10 @@ class PrintWorker:
                     store.move(number, job_states.PRINTING)
 
         return streamer.stream(
-            connection, commands, on_progress=on_progress, controls=controls, progress_interval=PROGRESS_SECONDS
+            connection,
+            commands,
+            on_progress=on_progress,
+            on_event=on_event,
+            controls=controls,
+            progress_interval=PROGRESS_SECONDS,
         )

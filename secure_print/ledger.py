@@ -59,6 +59,13 @@ class PrintLedger:
         self._db.execute("COMMIT")
         return number
 
+    def counts(self) -> list:
+        """[(license id, prints made)] for every license this box has printed, most prints first."""
+        rows = self._db.execute(
+            "SELECT license_id, MAX(print_number) FROM prints GROUP BY license_id ORDER BY 2 DESC, 1 LIMIT 200"
+        )
+        return [(row[0], row[1]) for row in rows]
+
     def usage_records(self, license_id: str) -> list:
         rows = self._db.execute(
             "SELECT usage_record FROM prints WHERE license_id = ? ORDER BY print_number", (license_id,)

@@ -20,7 +20,18 @@ from box.spool import Spool, SpoolError
 from box.store import UnknownJob
 from box.web import octoprint_api, pages
 from box.web.accounts import Accounts, LoginThrottle, password_problem
-from box.web.appkeys import ACCOUNTS, BOX, CLAIM_CODES, PRINTER_STATE, SETUP_MODE, SPOOL, STORE, THROTTLE
+from box.web.appkeys import (
+    ACCOUNTS,
+    BOX,
+    CLAIM_CODES,
+    LEDGER,
+    LIVE,
+    PRINTER_STATE,
+    SETUP_MODE,
+    SPOOL,
+    STORE,
+    THROTTLE,
+)
 from box.web.uploads import store_upload
 from provisioning.claim_code import ClaimCodes
 
@@ -113,7 +124,11 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
     jobs = await app[STORE].call("jobs")
     events = await app[STORE].call("recent_events", 10)
     name = await _in_store(request, app[ACCOUNTS].box_name)
-    return pages.dashboard(name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, message)
+    counts = await _in_store(request, app[LEDGER].counts)
+    live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
+    return pages.dashboard(
+        name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, message
+    )
 
 
 async def _claim_code(request: web.Request) -> str:
@@ -196,7 +211,13 @@ async def events(request: web.Request):
     await response.prepare(request)
     while True:
         jobs = (await request.app[STORE].call("jobs"))[-DASHBOARD_JOBS:][::-1]
-        data = {"printer": request.app[PRINTER_STATE](), "jobs_html": pages.job_rows(jobs, session[1])}
+        now = time.monotonic()
+        data = {
+            "printer": request.app[PRINTER_STATE](),
+            "jobs_html": pages.job_rows(jobs, session[1]),
+            "live_html": pages.live_html(request.app[LIVE].snapshot(now), now),
+            "counters_html": pages.counters_html(await _in_store(request, request.app[LEDGER].counts)),
+        }
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):
@@ -254,7 +275,7 @@ async def new_api_key(request: web.Request):
 
 
 def make_app(
-    store, accounts: Accounts, box, spool: Spool, printer_state, setup_mode: SetupMode, claim_codes: ClaimCodes
+    store, accounts: Accounts, box, spool: Spool, worker, setup_mode: SetupMode, claim_codes: ClaimCodes, ledger
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
@@ -262,7 +283,9 @@ def make_app(
     app[BOX] = box
     app[SPOOL] = spool
     app[THROTTLE] = LoginThrottle()
-    app[PRINTER_STATE] = printer_state
+    app[PRINTER_STATE] = worker.describe_printer
+    app[LIVE] = worker.live
+    app[LEDGER] = ledger
     app[SETUP_MODE] = setup_mode
     app[CLAIM_CODES] = claim_codes
     app.add_routes(

@@ -2,10 +2,12 @@
 
 from aiohttp import web
 
+from box.live_status import LiveStatus
 from box.setup_mode import SetupMode
 from box.spool import Spool
 from box.web.accounts import Accounts, LoginThrottle
 from provisioning.claim_code import ClaimCodes
+from secure_print.ledger import PrintLedger
 
 STORE = web.AppKey("store", object)
 ACCOUNTS = web.AppKey("accounts", Accounts)
@@ -15,3 +17,5 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 PRINTER_STATE = web.AppKey("printer_state", object)  # callable returning a description of the printer
 SETUP_MODE = web.AppKey("setup_mode", SetupMode)
 CLAIM_CODES = web.AppKey("claim_codes", ClaimCodes)
+LIVE = web.AppKey("live", LiveStatus)
+LEDGER = web.AppKey("ledger", PrintLedger)

@@ -85,33 +85,88 @@ def job_rows(jobs: list, csrf: str) -> str:
     return "".join(rows) or "<tr><td colspan=6>No jobs yet.</td></tr>"
 
 
+def _clock(seconds) -> str:
+    seconds = int(seconds)
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+def live_html(snapshot: dict, now: float, window: float = 900.0) -> str:
+    """Temperatures now, a chart of the last 15 minutes (inline SVG), and the printing job's layer, Z and ETA."""
+    samples = snapshot["samples"]
+    parts = []
+    if samples:
+        _, hotend, hotend_target, bed, bed_target = samples[-1]
+        parts.append(
+            "<p id=temperatures>Hotend %s / %s °C, bed %s / %s °C</p>"
+            % tuple("%.0f" % v if v is not None else "?" for v in (hotend, hotend_target, bed, bed_target))
+        )
+        lines = []
+        for column, colour in ((1, "#e63946"), (3, "#457b9d")):
+            points = " ".join(
+                "%.1f,%.1f" % (600 * (1 - (now - s[0]) / window), 120 - min(max(s[column], 0), 300) * 0.4)
+                for s in samples
+                if s[column] is not None
+            )
+            lines.append('<polyline fill=none stroke="%s" stroke-width=1.5 points="%s"/>' % (colour, points))
+        parts.append(
+            '<svg id=chart viewBox="0 0 600 120" width=600 height=120 role=img aria-label="temperatures, last 15 '
+            'minutes" style="background:#fafafa;max-width:100%%">%s</svg>' % "".join(lines)
+        )
+    else:
+        parts.append("<p id=temperatures class=note>No temperatures yet (they are read while printing).</p>")
+    job = snapshot["job"]
+    if job:
+        parts.append(
+            "<p id=job-live>Job %d: layer %d%s%s</p>"
+            % (
+                job["number"],
+                job["layer"],
+                ", Z %.2f mm" % job["z"] if job["z"] is not None else "",
+                ", about %s left" % _clock(job["eta_seconds"]) if job["eta_seconds"] is not None else "",
+            )
+        )
+    return "".join(parts)
+
+
+def counters_html(counts: list) -> str:
+    rows = "".join("<tr><td><code>%s</code></td><td>%d</td></tr>" % (escape(lid), n) for lid, n in counts)
+    return rows or "<tr><td colspan=2>No licensed prints yet.</td></tr>"
+
+
 DASHBOARD_SCRIPT = """
 const source = new EventSource('/events');
 source.onmessage = (message) => {
   const data = JSON.parse(message.data);
   document.getElementById('printer').textContent = data.printer;
+  document.getElementById('live').innerHTML = data.live_html;
+  document.getElementById('counters').innerHTML = data.counters_html;
   document.getElementById('jobs').innerHTML = data.jobs_html;
 };
 """
 
 
-def dashboard(box_name: str, printer: str, jobs: list, csrf: str, events: list, message: str = "") -> str:
+def dashboard(
+    box_name: str, printer: str, jobs: list, csrf: str, events: list, live: str, counts: list, message: str = ""
+) -> str:
     events_html = "".join("<li>%s</li>" % escape(event["message"]) for event in events)
     return page(
         "Dashboard",
-        "%s<section><h2>Printer</h2><p id=printer>%s</p></section>"
+        "%s<section><h2>Printer</h2><p id=printer>%s</p><div id=live>%s</div></section>"
         "<section><h2>Jobs</h2><table><thead><tr><th>#</th><th>job</th><th>state</th><th>progress</th>"
         "<th>note</th><th></th></tr></thead><tbody id=jobs>%s</tbody></table>"
         "<form method=post action=/jobs enctype=multipart/form-data><input type=hidden name=csrf value=%s>"
         "<p><label>Sealed job (.mipjob) or your own G-code <input type=file name=file id=upload required></label>"
         " <button id=send>Upload and queue</button></p></form></section>"
+        "<section><h2>Prints per license</h2><table><thead><tr><th>license</th><th>prints</th></tr></thead>"
+        "<tbody id=counters>%s</tbody></table></section>"
         "<section><h2>Slicers</h2><p class=note>PrusaSlicer, OrcaSlicer and Cura can send jobs here as to "
         "OctoPrint, with an API key.</p><form method=post action=/api-key><input type=hidden name=csrf value=%s>"
         "<button id=new-api-key>Make a new API key</button></form></section>"
         "<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
         "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
         "<script>%s</script>"
-        % (error_line(message), escape(printer), job_rows(jobs, csrf), escape(csrf), escape(csrf), events_html,
+        % (error_line(message), escape(printer), live, job_rows(jobs, csrf), escape(csrf), counters_html(counts),
+           escape(csrf), events_html,
            escape(csrf),
            DASHBOARD_SCRIPT),
         box_name,
