@@ -82,10 +82,11 @@ class Daemon:
         if not await owner.run(lambda _store: accounts.has_admin()):
             log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
         loop = asyncio.get_running_loop()
-        panel = Panel(owner, accounts, worker, setup_mode, loop)
+        network = NetworkWatch(self.settings, self.root, box)
+        panel = Panel(owner, accounts, worker, setup_mode, loop, network)
         panel.open(self.settings.get("gpio", "led_pin"), self.settings.get("gpio", "button_pin"))
         panel_task = loop.create_task(panel.run())
-        network_task = loop.create_task(NetworkWatch(self.settings, self.root, box).run())
+        network_task = loop.create_task(network.run())
         code, expires = codes.current(time.time())
         valid_until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
         name = device_names.device_name(box.box_id)

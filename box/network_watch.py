@@ -51,11 +51,28 @@ class NetworkWatch:
     def check(self) -> None:
         self._act(self.policy.update(self.manager.has_uplink(), time.monotonic()))
 
+    def request_hotspot(self) -> None:
+        """Setup mode from the button: open the hotspot now (when the box manages Wi-Fi)."""
+        if self.settings.get("network", "manage_wifi"):
+            try:
+                self._act(self.policy.request())
+            except NetworkError as exc:
+                log.error("network: %s", exc)
+
+    def set_hostname(self) -> None:
+        name = device_names.device_name(self.box.box_id)
+        self.manager.set_hostname(name)
+        log.info("host name %s", name)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.apply_first_boot)
         if not self.settings.get("network", "manage_wifi"):
             return
+        try:
+            await loop.run_in_executor(None, self.set_hostname)
+        except NetworkError as exc:
+            log.error("network: %s", exc)
         with contextlib.suppress(asyncio.CancelledError):
             while True:
                 try:

@@ -11,12 +11,13 @@ IDENTIFY_SECONDS = 3.0
 
 
 class Panel:
-    def __init__(self, owner, accounts, worker, setup_mode, loop) -> None:
+    def __init__(self, owner, accounts, worker, setup_mode, loop, network=None) -> None:
         self._owner = owner
         self._accounts = accounts
         self._worker = worker
         self._setup_mode = setup_mode
         self._loop = loop
+        self._network = network
         self.led = None
         self.button = None
         self._override = None  # a pattern shown for a while (identify, reset confirmation)
@@ -36,6 +37,8 @@ class Panel:
             log.info("identify: blinking the status LED")
         elif action == button_gestures.SETUP_MODE:
             self._setup_mode.open_by_button()
+            if self._network is not None:
+                await self._loop.run_in_executor(None, self._network.request_hotspot)
             await self._owner.call("log", "setup", "setup mode opened with the button")
             log.warning("setup mode: the setup page accepts a new admin password for %d minutes",
                         self._setup_mode.minutes)  # fmt: skip

@@ -184,3 +184,35 @@ def test_a_malformed_first_boot_file_applies_nothing(tmp_path, nmcli, content, p
         first_boot.apply(str(boot), str(tmp_path), NetworkManager(), lambda zone: None)
     assert problem in str(refused.value)
     assert boot.read_text() == content and nmcli() == []
+
+
+def test_the_daemons_network_watch_opens_and_closes_the_hotspot(tmp_path, nmcli, monkeypatch):
+    from box.network_watch import NetworkWatch
+    from box.settings import Settings
+    from provisioning import identity
+
+    box = identity.load_or_create(str(tmp_path / "data"))
+    settings = Settings.from_mapping({"network": {"manage_wifi": True, "hotspot_after_seconds": 10}}, "test")
+    watch = NetworkWatch(settings, str(tmp_path / "data"), box)
+    watch.policy = HotspotPolicy(after_seconds=0)
+    monkeypatch.setenv("NMCLI_CONNECTIVITY", "none")
+    watch.set_hostname()
+    watch.check()
+    assert [n["ssid"] for n in watch.networks] == ["Workshop", "Caf:e"]
+    monkeypatch.setenv("NMCLI_CONNECTIVITY", "full")
+    watch.check()
+    args = [call["args"] for call in nmcli()]
+    ssid = device_names.hotspot_ssid(box.box_id)
+    assert args[0] == ["general", "hostname", device_names.device_name(box.box_id)]
+    assert args[2][3:5] == ["device", "wifi"]  # the scan comes before the access point takes the radio
+    assert ["connection", "add", "type", "wifi", "ifname", "wlan0", "con-name", "mipai-hotspot", "autoconnect", "no",
+            "ssid", ssid, "802-11-wireless.mode", "ap", "ipv4.method", "shared", "wifi-sec.key-mgmt",
+            "wpa-psk"] in args  # fmt: skip
+    up = next(call for call in nmcli() if call["args"][-3:] == ["up", "id", "mipai-hotspot"])
+    assert up["stdin"] == "802-11-wireless-security.psk:%s\n" % device_names.hotspot_password(
+        box.signing.private_bytes_raw()
+    )
+    assert args[-2:] == [
+        ["-t", "-f", "CONNECTIVITY", "general", "status"],
+        ["connection", "down", "id", "mipai-hotspot"],
+    ]
