@@ -67,8 +67,10 @@ class Daemon:
         setup_mode = SetupMode(self.settings.get("setup", "timeout_minutes"))
         codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
         ledger = await owner.run(lambda _store: PrintLedger(data_dir.ledger_file(self.root)))
-        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root)), worker, setup_mode, codes, ledger)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        max_bytes = self.settings.get("box", "max_upload_mb") * 1024 * 1024
+        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root), max_bytes), worker, setup_mode, codes,
+                       ledger)  # fmt: skip
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
         site = web.TCPSite(runner, host, port)

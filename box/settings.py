@@ -54,6 +54,12 @@ def _seconds(value) -> int:
     return value
 
 
+def _megabytes(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+        raise ValueError("must be a whole number of megabytes from 1 to 4096")
+    return value
+
+
 def _flag(value) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -74,7 +80,12 @@ def _material(value) -> str:
 
 # section -> key -> (default, validator)
 SCHEMA = {
-    "box": {"name": ("", _text(40)), "http_host": ("0.0.0.0", _text(64)), "http_port": (8080, _port_number)},
+    "box": {
+        "name": ("", _text(40)),
+        "http_host": ("0.0.0.0", _text(64)),
+        "http_port": (8080, _port_number),
+        "max_upload_mb": (512, _megabytes),
+    },
     "printer": {
         "port": ("auto", _serial_port),
         "baud": (0, _baud),

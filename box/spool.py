@@ -12,8 +12,9 @@ import time
 
 from provisioning.identity import BoxIdentity
 from secure_print import job_format, keytext, seal
-from secure_print.errors import SealedJobError
-from secure_print.license import License
+from secure_print.errors import PolicyError, SealedJobError
+from secure_print.gcode_policy import LineChecker
+from secure_print.license import GcodePolicy, License
 from secure_print.signer_key import SignerKey
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -106,8 +107,9 @@ class Spool:
         try:
             with open(temporary, "xb") as out:
                 os.chmod(temporary, 0o600)
-                bounded = _Bounded(source, self.max_bytes)
-                seal.seal(bounded, out, owner, [box.sealing_public], terms, on_progress=on_progress)
+                checked = _CheckedGcode(_Bounded(source, self.max_bytes))
+                seal.seal(checked, out, owner, [box.sealing_public], terms, on_progress=on_progress)
+                checked.finish()
                 out.flush()
                 os.fsync(out.fileno())
             return job_id, self._finish(temporary, job_id)
@@ -127,6 +129,29 @@ def _digest(path: str) -> bytes:
         for block in iter(lambda: handle.read(_COPY_BYTES), b""):
             digest.update(block)
     return digest.digest()
+
+
+class _CheckedGcode:
+    """A reader that checks, as it reads, that every line could be sent to a printer (the one G-code parser,
+    through the verify pass's screening); the owner's own G-code has no policy limits beyond that."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self._checker = LineChecker(GcodePolicy(max_hotend_c=500, max_bed_c=500, forbidden=()))
+
+    def read(self, size: int) -> bytes:
+        data = self._source.read(size)
+        try:
+            self._checker.feed(data)
+        except PolicyError as exc:
+            raise SpoolError("not a sealed job, and not G-code a printer accepts: %s" % exc) from None
+        return data
+
+    def finish(self) -> None:
+        try:
+            self._checker.finish()
+        except PolicyError as exc:
+            raise SpoolError("not a sealed job, and not G-code a printer accepts: %s" % exc) from None
 
 
 class _Bounded:

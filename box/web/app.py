@@ -28,6 +28,7 @@ from box.web.appkeys import (
     LIVE,
     PRINTER_STATE,
     SETUP_MODE,
+    SHUTTING_DOWN,
     SPOOL,
     STORE,
     THROTTLE,
@@ -222,7 +223,11 @@ async def events(request: web.Request):
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):
             break
-        await asyncio.sleep(EVENT_SECONDS)
+        try:  # the box shutting down ends the stream at once
+            await asyncio.wait_for(request.app[SHUTTING_DOWN].wait(), EVENT_SECONDS)
+            break
+        except TimeoutError:
+            continue
     return response
 
 
@@ -286,6 +291,12 @@ def make_app(
     app[PRINTER_STATE] = worker.describe_printer
     app[LIVE] = worker.live
     app[LEDGER] = ledger
+    app[SHUTTING_DOWN] = asyncio.Event()
+
+    async def end_streams(app: web.Application) -> None:
+        app[SHUTTING_DOWN].set()
+
+    app.on_shutdown.append(end_streams)
     app[SETUP_MODE] = setup_mode
     app[CLAIM_CODES] = claim_codes
     app.add_routes(

@@ -1,5 +1,7 @@
 """Typed keys of what the web application holds (aiohttp AppKey)."""
 
+import asyncio
+
 from aiohttp import web
 
 from box.live_status import LiveStatus
@@ -19,3 +21,4 @@ SETUP_MODE = web.AppKey("setup_mode", SetupMode)
 CLAIM_CODES = web.AppKey("claim_codes", ClaimCodes)
 LIVE = web.AppKey("live", LiveStatus)
 LEDGER = web.AppKey("ledger", PrintLedger)
+SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)

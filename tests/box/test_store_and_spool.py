@@ -160,3 +160,15 @@ def test_the_owners_gcode_is_sealed_on_arrival(tmp_path, spool):
     with pytest.raises(SpoolError, match="larger than the spool's limit"):
         too_big.add_own_gcode(io.BytesIO(gcode), "big.gcode", box)
     assert os.listdir(str(tmp_path / "small")) == []
+
+
+def test_binary_junk_is_not_taken_for_the_owners_gcode(tmp_path, spool):
+    box = identity.load_or_create(str(tmp_path / "data"))
+    for junk, problem in (
+        (b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 64, "control characters"),
+        (b"G28\nG1 X1 Y1" + b" Y1" * 40 + b"\n", "line 2: command is"),
+    ):
+        with pytest.raises(SpoolError, match="not G-code a printer accepts") as refused:
+            spool.add_own_gcode(io.BytesIO(junk), "junk.gcode", box)
+        assert problem in str(refused.value)
+    assert os.listdir(spool.directory) == []

@@ -194,3 +194,28 @@ def test_slicers_send_jobs_through_the_octoprint_api(box, browser):
     expect(page.locator("#job-1 .state")).not_to_have_text("queued", timeout=30_000)
     (stored,) = list((world.data_dir / "spool").iterdir())
     assert stored.read_bytes().startswith(b"MIPJOB") and b"G1 X" not in stored.read_bytes()
+
+
+def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, browser):
+    world = World(tmp_path)
+    with VirtualPrinterProcess() as printer:
+        daemon = Daemon(world, printer.path)
+        daemon.config.write_text(daemon.config.read_text().replace("[box]\n", "[box]\nmax_upload_mb = 1\n"))
+        daemon.start()
+        try:
+            url = "http://127.0.0.1:%d" % daemon.http_port
+            page = browser.new_page()
+            _set_up_and_log_in(page, url)
+            for name, content, problem in (
+                ("huge.mipjob", b"MIPJOB" + bytes(2 * 1024 * 1024), "larger than the spool's limit"),
+                ("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "not G-code a printer accepts"),
+                ("../../../etc/cron.d/job.mipjob", b"MIPJOB" + bytes(100), "not a sealed job"),
+            ):
+                page.set_input_files("#upload", files=[{"name": name, "mimeType": "application/octet-stream",
+                                                        "buffer": content}])  # fmt: skip
+                page.click("#send")
+                expect(page.locator("#error")).to_contain_text(problem)
+            assert list((world.data_dir / "spool").iterdir()) == []
+            assert not list(world.data_dir.parent.glob("**/cron.d"))
+        finally:
+            daemon.stop()
