@@ -68,8 +68,9 @@ class Daemon:
         codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
         ledger = await owner.run(lambda _store: PrintLedger(data_dir.ledger_file(self.root)))
         max_bytes = self.settings.get("box", "max_upload_mb") * 1024 * 1024
-        app = make_app(owner, accounts, box, Spool(data_dir.spool_dir(self.root), max_bytes), worker, setup_mode, codes,
-                       ledger)  # fmt: skip
+        network = NetworkWatch(self.settings, self.root, box)
+        spool = Spool(data_dir.spool_dir(self.root), max_bytes)
+        app = make_app(owner, accounts, box, spool, worker, setup_mode, codes, ledger, network)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
@@ -84,7 +85,6 @@ class Daemon:
         if not await owner.run(lambda _store: accounts.has_admin()):
             log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
         loop = asyncio.get_running_loop()
-        network = NetworkWatch(self.settings, self.root, box)
         panel = Panel(owner, accounts, worker, setup_mode, loop, network)
         panel.open(self.settings.get("gpio", "led_pin"), self.settings.get("gpio", "button_pin"))
         panel_task = loop.create_task(panel.run())

@@ -109,7 +109,7 @@ class PrintWorker:
     def _print(self, store: Store, ledger: PrintLedger, box, connection, row) -> bool:
         """Print one queued job to its end. Returns False when the printer went away."""
         number = row["id"]
-        material = self.settings.get("printer", "material") or None
+        material = store.get_setting("printer.material") or self.settings.get("printer", "material") or None
         store.move(number, job_states.VERIFYING)
         try:
             trust = TrustStore(data_dir.trust_file(self.root))  # read anew: `mipai-box trust` may have changed it

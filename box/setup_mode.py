@@ -10,6 +10,7 @@ class SetupMode:
         self.minutes = minutes
         self._until = clock() + minutes * 60
         self.replacing_admin = False
+        self.steps_open = False  # after the password: the printer and network steps, then done
 
     def is_open(self) -> bool:
         return self._clock() <= self._until
@@ -18,6 +19,14 @@ class SetupMode:
         self._until = self._clock() + self.minutes * 60
         self.replacing_admin = True
 
+    def password_set(self) -> None:
+        self.replacing_admin = False
+        self.steps_open = True
+
+    def steps_allowed(self) -> bool:
+        return self.steps_open and self.is_open()
+
     def finish(self) -> None:
         self._until = float("-inf")
         self.replacing_admin = False
+        self.steps_open = False

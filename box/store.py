@@ -5,6 +5,7 @@ One Store per process; the daemon gives it a single owner thread. Print counters
 """
 
 import contextlib
+import json
 import os
 import time
 
@@ -46,6 +47,8 @@ class Store:
                 not_null={"job_id", "spool_path", "state"},
             )
             self.db["jobs"].create_index(["state"])
+        if "settings" not in self.db.table_names():
+            self.db["settings"].create({"key": str, "value": str}, pk="key")
         if "events" not in self.db.table_names():
             self.db["events"].create({"id": int, "at": float, "kind": str, "message": str}, pk="id")
 
@@ -153,6 +156,16 @@ class Store:
                 )
             recovered.append(self.move(row["id"], job_states.INTERRUPTED, reason))
         return recovered
+
+    # -- settings chosen at run time (setup wizard, dashboard); the TOML file gives the defaults -----------------
+
+    def get_setting(self, key: str, default=None):
+        rows = list(self.db["settings"].rows_where("key = ?", [key]))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key: str, value) -> None:
+        with self.db.conn:
+            self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
 
     # -- event log -------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from box.job_states import IllegalTransition
 from box.setup_mode import SetupMode
 from box.spool import Spool, SpoolError
 from box.store import UnknownJob
-from box.web import octoprint_api, pages
+from box.web import octoprint_api, pages, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -26,6 +26,7 @@ from box.web.appkeys import (
     CLAIM_CODES,
     LEDGER,
     LIVE,
+    NETWORK,
     PRINTER_STATE,
     SETUP_MODE,
     SHUTTING_DOWN,
@@ -33,10 +34,10 @@ from box.web.appkeys import (
     STORE,
     THROTTLE,
 )
+from box.web.common import SESSION_COOKIE, current_session, html_response, in_store, refuse_csrf, same_token
 from box.web.uploads import store_upload
 from provisioning.claim_code import ClaimCodes
 
-SESSION_COOKIE = "mipai_session"
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
 EVENT_SECONDS = 1.0
 DASHBOARD_JOBS = 20
@@ -63,23 +64,6 @@ async def security_headers(request: web.Request, handler):
 SCRIPT_HASH = base64.b64encode(hashlib.sha256(pages.DASHBOARD_SCRIPT.encode()).digest()).decode()
 
 
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html")
-
-
-async def _in_store(request: web.Request, function, *args):
-    return await request.app[STORE].run(lambda _store: function(*args))
-
-
-async def _session(request: web.Request):
-    """(token, csrf) of the request's live session, or None."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    csrf = await _in_store(request, request.app[ACCOUNTS].session_csrf, token)
-    return (token, csrf) if csrf else None
-
-
 def _form_token(request: web.Request, response_cookies: dict) -> str:
     token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
     response_cookies[FORM_COOKIE] = token
@@ -92,40 +76,32 @@ def _with_cookies(response: web.StreamResponse, cookies: dict, max_age=None) -> 
     return response
 
 
-def _same(given, expected) -> bool:
-    return bool(given) and bool(expected) and secrets.compare_digest(str(given), str(expected))
-
-
-def _refuse_csrf() -> web.Response:
-    return _html(pages.message_page("Refused", "Missing or wrong CSRF token: reload the page and try again."), 403)
-
-
 async def _setup_refusal(request: web.Request):
     """None while the wizard may run, else the page that says why not."""
     mode = request.app[SETUP_MODE]
-    if await _in_store(request, request.app[ACCOUNTS].has_admin) and not (mode.replacing_admin and mode.is_open()):
-        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    if await in_store(request, request.app[ACCOUNTS].has_admin) and not (mode.replacing_admin and mode.is_open()):
+        return html_response(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
     if not mode.is_open():
         text = "Setup mode has ended. Hold the box's button for 5 seconds, or restart it, to set it up."
-        return _html(pages.message_page("Setup mode has ended", text), 403)
+        return html_response(pages.message_page("Setup mode has ended", text), 403)
     return None
 
 
 async def index(request: web.Request):
-    if not await _in_store(request, request.app[ACCOUNTS].has_admin):
+    if not await in_store(request, request.app[ACCOUNTS].has_admin):
         raise web.HTTPFound("/setup")
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
-    return _html(await _dashboard(request, session[1]))
+    return html_response(await _dashboard(request, session[1]))
 
 
 async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
     app = request.app
     jobs = await app[STORE].call("jobs")
     events = await app[STORE].call("recent_events", 10)
-    name = await _in_store(request, app[ACCOUNTS].box_name)
-    counts = await _in_store(request, app[LEDGER].counts)
+    name = await in_store(request, app[ACCOUNTS].box_name)
+    counts = await in_store(request, app[LEDGER].counts)
     live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
     return pages.dashboard(
         name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, message
@@ -144,7 +120,7 @@ async def setup_page(request: web.Request):
         return refusal
     cookies = {}
     token = _form_token(request, cookies)
-    return _with_cookies(_html(pages.setup_form(token, request.app[BOX], await _claim_code(request))), cookies)
+    return _with_cookies(html_response(pages.setup_form(token, request.app[BOX], await _claim_code(request))), cookies)
 
 
 async def setup_submit(request: web.Request):
@@ -152,60 +128,61 @@ async def setup_submit(request: web.Request):
     if refusal is not None:
         return refusal
     form = await request.post()
-    if not _same(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
-        return _refuse_csrf()
+    if not same_token(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
+        return refuse_csrf()
     password, confirmation = str(form.get("password", "")), str(form.get("confirmation", ""))
     name = " ".join(str(form.get("box_name", "")).split())[:40] or "mipai-" + request.app[BOX].box_id[:4]
     problem = password_problem(password, confirmation)
     if problem:
-        return _html(pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem), 400)
+        return html_response(pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem), 400)
     replacing = request.app[SETUP_MODE].replacing_admin
     try:
-        await _in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)
+        await in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)
     except PermissionError:
-        return _html(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
-    request.app[SETUP_MODE].finish()
-    await request.app[STORE].call("log", "setup", "setup finished; the box is named %r" % name)
-    raise web.HTTPFound("/login")
+        return html_response(pages.message_page("Setup is finished", "This box is set up. Log in to use it."), 403)
+    request.app[SETUP_MODE].password_set()
+    await request.app[STORE].call("log", "setup", "admin password set; the box is named %r" % name)
+    token, _csrf = await in_store(request, request.app[ACCOUNTS].new_session)
+    return _with_cookies(web.HTTPFound("/setup/printer"), {SESSION_COOKIE: token})
 
 
 async def login_page(request: web.Request):
     cookies = {}
     token = _form_token(request, cookies)
-    return _with_cookies(_html(pages.login_form(token)), cookies)
+    return _with_cookies(html_response(pages.login_form(token)), cookies)
 
 
 async def login_submit(request: web.Request):
     throttle, address = request.app[THROTTLE], request.remote or "unknown"
     form = await request.post()
-    if not _same(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
-        return _refuse_csrf()
+    if not same_token(form.get("csrf"), request.cookies.get(FORM_COOKIE)):
+        return refuse_csrf()
     wait = throttle.wait_seconds(address)
     if wait:
         message = "Too many wrong passwords: try again in %d s." % wait
-        return _html(pages.login_form(form["csrf"], message), 429)
-    if not await _in_store(request, request.app[ACCOUNTS].verify, str(form.get("password", ""))):
+        return html_response(pages.login_form(form["csrf"], message), 429)
+    if not await in_store(request, request.app[ACCOUNTS].verify, str(form.get("password", ""))):
         throttle.failed(address)
         await request.app[STORE].call("log", "security", "wrong password from %s" % address)
-        return _html(pages.login_form(form["csrf"], "Wrong password."), 401)
+        return html_response(pages.login_form(form["csrf"], "Wrong password."), 401)
     throttle.succeeded(address)
-    token, _csrf = await _in_store(request, request.app[ACCOUNTS].new_session)
+    token, _csrf = await in_store(request, request.app[ACCOUNTS].new_session)
     return _with_cookies(web.HTTPFound("/"), {SESSION_COOKIE: token})
 
 
 async def logout(request: web.Request):
-    session = await _session(request)
+    session = await current_session(request)
     form = await request.post()
-    if session is None or not _same(form.get("csrf"), session[1]):
-        return _refuse_csrf()
-    await _in_store(request, request.app[ACCOUNTS].end_session, session[0])
+    if session is None or not same_token(form.get("csrf"), session[1]):
+        return refuse_csrf()
+    await in_store(request, request.app[ACCOUNTS].end_session, session[0])
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def events(request: web.Request):
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPUnauthorized()
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
@@ -217,7 +194,7 @@ async def events(request: web.Request):
             "printer": request.app[PRINTER_STATE](),
             "jobs_html": pages.job_rows(jobs, session[1]),
             "live_html": pages.live_html(request.app[LIVE].snapshot(now), now),
-            "counters_html": pages.counters_html(await _in_store(request, request.app[LEDGER].counts)),
+            "counters_html": pages.counters_html(await in_store(request, request.app[LEDGER].counts)),
         }
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
@@ -232,55 +209,65 @@ async def events(request: web.Request):
 
 
 async def job_action(request: web.Request):
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
     form = await request.post()
-    if not _same(form.get("csrf") or request.headers.get("X-CSRF-Token"), session[1]):
-        return _refuse_csrf()
+    if not same_token(form.get("csrf") or request.headers.get("X-CSRF-Token"), session[1]):
+        return refuse_csrf()
     try:
         await request.app[STORE].call("request", int(request.match_info["number"]), request.match_info["action"])
     except (UnknownJob, IllegalTransition) as exc:
-        return _html(await _dashboard(request, session[1], str(exc)), 409)
+        return html_response(await _dashboard(request, session[1], str(exc)), 409)
     raise web.HTTPFound("/")
 
 
 async def upload(request: web.Request):
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
     try:
         reader = await request.multipart()
         part = await reader.next()
-        if part is None or part.name != "csrf" or not _same(await part.text(), session[1]):
-            return _refuse_csrf()
+        if part is None or part.name != "csrf" or not same_token(await part.text(), session[1]):
+            return refuse_csrf()
         part = await reader.next()
         if part is None or part.name != "file":
-            return _html(await _dashboard(request, session[1], "Choose a file to upload."), 400)
+            return html_response(await _dashboard(request, session[1], "Choose a file to upload."), 400)
     except ValueError:
-        return _html(await _dashboard(request, session[1], "The upload is not a form the box understands."), 400)
+        return html_response(
+            await _dashboard(request, session[1], "The upload is not a form the box understands."), 400
+        )
     try:
         job_id, path, title = await store_upload(request.app, part)
     except SpoolError as exc:
-        return _html(await _dashboard(request, session[1], "Upload refused: %s" % exc), 400)
+        return html_response(await _dashboard(request, session[1], "Upload refused: %s" % exc), 400)
     await request.app[STORE].call("add_job", job_id, title, path)
     raise web.HTTPFound("/")
 
 
 async def new_api_key(request: web.Request):
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
     form = await request.post()
-    if not _same(form.get("csrf"), session[1]):
-        return _refuse_csrf()
-    key = await _in_store(request, request.app[ACCOUNTS].new_api_key)
+    if not same_token(form.get("csrf"), session[1]):
+        return refuse_csrf()
+    key = await in_store(request, request.app[ACCOUNTS].new_api_key)
     await request.app[STORE].call("log", "security", "a new API key for slicers was made")
-    return _html(pages.api_key_page(key))
+    return html_response(pages.api_key_page(key))
 
 
 def make_app(
-    store, accounts: Accounts, box, spool: Spool, worker, setup_mode: SetupMode, claim_codes: ClaimCodes, ledger
+    store,
+    accounts: Accounts,
+    box,
+    spool: Spool,
+    worker,
+    setup_mode: SetupMode,
+    claim_codes: ClaimCodes,
+    ledger,
+    network,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
@@ -291,6 +278,7 @@ def make_app(
     app[PRINTER_STATE] = worker.describe_printer
     app[LIVE] = worker.live
     app[LEDGER] = ledger
+    app[NETWORK] = network
     app[SHUTTING_DOWN] = asyncio.Event()
 
     async def end_streams(app: web.Application) -> None:
@@ -314,4 +302,5 @@ def make_app(
         ]
     )
     octoprint_api.add_routes(app)
+    wizard.add_routes(app)
     return app

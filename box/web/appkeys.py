@@ -22,3 +22,4 @@ CLAIM_CODES = web.AppKey("claim_codes", ClaimCodes)
 LIVE = web.AppKey("live", LiveStatus)
 LEDGER = web.AppKey("ledger", PrintLedger)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
+NETWORK = web.AppKey("network", object)  # box.network_watch.NetworkWatch

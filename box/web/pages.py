@@ -180,3 +180,59 @@ def api_key_page(key: str) -> str:
         "host <code>this box's address</code>). It is shown only now.</p><p><code id=api-key>%s</code></p>"
         "<p><a href=/>Back to the dashboard</a></p></section>" % escape(key),
     )
+
+
+def printer_step(csrf: str, printer: str, profile: dict, message: str = "") -> str:
+    volume = profile.get("build_volume_mm", [220, 220, 250])
+    return page(
+        "Set up your box: printer",
+        "<section><h1>Your printer</h1>%s<p id=detected>%s</p>"
+        "<form method=post action=/setup/printer><input type=hidden name=csrf value=%s>"
+        "<p><label>Loaded material <input name=material required maxlength=32 value=\"%s\" placeholder=PLA></label></p>"
+        "<p><label>Nozzle diameter (mm) <input name=nozzle_mm required value=\"%s\"></label></p>"
+        "<p>Build volume (mm) <input name=x aria-label=X size=4 value=%d> x <input name=y aria-label=Y size=4 "
+        "value=%d> x <input name=z aria-label=Z size=4 value=%d></p>"
+        "<p><button id=confirm-printer>This is my printer</button></p></form></section>"
+        % (error_line(message), escape(printer), escape(csrf), escape(profile.get("material", "")),
+           escape(str(profile.get("nozzle_mm", "0.4"))), volume[0], volume[1], volume[2]),
+    )  # fmt: skip
+
+
+def network_step(csrf: str, managed: bool, networks: list, message: str = "") -> str:
+    if not managed:
+        body = (
+            "<p id=network-managed>This box's network is managed by the system (Ethernet, or Wi-Fi set up "
+            "before): nothing to choose here.</p>"
+            "<form method=post action=/setup/network><input type=hidden name=csrf value=%s>"
+            "<input type=hidden name=choice value=keep><button id=keep-network>Continue</button></form>" % escape(csrf)
+        )
+    else:
+        options = "".join(
+            '<p><label><input type=radio name=ssid value="%s"> %s (%d%%, %s)</label></p>'
+            % (escape(n["ssid"]), escape(n["ssid"]), n["signal"], escape(n["security"] or "open"))
+            for n in networks
+        )
+        body = (
+            "<form method=post action=/setup/network><input type=hidden name=csrf value=%s>"
+            "<input type=hidden name=choice value=wifi>%s"
+            "<p><label>Or another network (hidden SSID) <input name=manual_ssid maxlength=32></label></p>"
+            "<p><label>Wi-Fi password <input type=password name=password autocomplete=off></label></p>"
+            "<p><button id=join-wifi>Join this network</button></p></form>"
+            "<form method=post action=/setup/network><input type=hidden name=csrf value=%s>"
+            "<input type=hidden name=choice value=keep><button id=keep-network>Keep Ethernet</button></form>"
+            % (escape(csrf), options or "<p class=note>No networks seen.</p>", escape(csrf))
+        )
+    return page("Set up your box: network", "<section><h1>Network</h1>%s%s</section>" % (error_line(message), body))
+
+
+def done_page(box, claim_code: str, name: str) -> str:
+    return page(
+        "Your box is set up",
+        "<section><h1>Your box is set up</h1><p>Name <b id=box-name>%s</b>, box id <code>%s</code></p>"
+        "<p>Claim code <code id=done-claim-code>%s</code> (to enrol the box in a fleet; single use)</p>"
+        "<p>Designers seal jobs for this box to <code>%s</code></p>"
+        "<p>Signing key (Ed25519) <code>%s</code></p><p>Sealing key (X25519) <code>%s</code></p>"
+        "<p><a id=to-dashboard href=/>Go to the dashboard</a></p></section>"
+        % (escape(name), escape(box.box_id), escape(claim_code), escape(box.recipient), box.signing_public.hex(),
+           box.sealing_public.hex()),
+    )  # fmt: skip

@@ -26,6 +26,7 @@ class Daemon:
         self.config.write_text(self.web + '[printer]\nport = "%s"\nbaud = 250000\n' % port)
         self.log = world.printer_dir / ("daemon-%d.log" % time.monotonic_ns())
         self.process = None
+        self.env = None
 
     def start(self) -> "Daemon":
         self.process = subprocess.Popen(
@@ -42,6 +43,7 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "w"),  # noqa: SIM115 (closed with the process)
             stdin=subprocess.DEVNULL,
+            env=self.env,
         )
 
         def started() -> bool:

@@ -1,6 +1,8 @@
 """The local web app in real headless Chromium (Debian's, driven by Playwright) against the daemon and the
 virtual printer: setup, login, upload, live progress, cancel, and the security rules a LAN user relies on."""
 
+import json
+import os
 import re
 import shutil
 import urllib.error
@@ -10,8 +12,10 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
-from tests.box.test_daemon import Daemon, job_row
+from provisioning import device_names
+from tests.box.test_daemon import Daemon, job_row, wait_for
 from tests.box.test_print_command import SAMPLE, World
+from tests.provisioning.test_provisioning import STAND_IN
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "correct horse battery"
@@ -66,11 +70,28 @@ def test_setup_login_upload_progress_and_cancel(box, browser):
     page.fill("input[name=confirmation]", PASSWORD)
     page.fill("input[name=box_name]", "Workshop box")
     page.click("#finish-setup")
-    assert page.url.endswith("/login")
+
+    # The wizard goes on, logged in: confirm the printer, then the network, then the summary.
+    assert page.url.endswith("/setup/printer")
+    expect(page.locator("#detected")).to_contain_text("MIP.AI Virtual Printer")
+    page.fill("input[name=material]", "pla!")
+    page.click("#confirm-printer")
+    expect(page.locator("#error")).to_contain_text("name the loaded material")
+    page.fill("input[name=material]", "petg")
+    page.fill("input[name=nozzle_mm]", "0.6")
+    page.click("#confirm-printer")
+    assert page.url.endswith("/setup/network")
+    expect(page.locator("#network-managed")).to_contain_text("managed by the system")
+    page.click("#keep-network")
+    assert page.url.endswith("/setup/done")
+    expect(page.locator("#done-claim-code")).to_have_text(claim_code)
+    expect(page.locator("#box-name")).to_have_text("Workshop box")
 
     response = page.goto(box.url + "/setup")
     assert response.status == 403
     expect(page.locator("#message")).to_contain_text("This box is set up")
+    page.goto(box.url + "/setup/printer")
+    assert page.url == box.url + "/"  # the wizard is locked: its steps lead to the dashboard
 
     page.goto(box.url + "/login")
     page.fill("input[name=password]", PASSWORD)
@@ -120,6 +141,7 @@ def test_wrong_passwords_lock_the_address_out(box, browser):
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=confirmation]", PASSWORD)
     page.click("#finish-setup")
+    page.goto(box.url + "/login")
     for attempt in range(5):
         page.fill("input[name=password]", "wrong password %d" % attempt)
         page.click("#log-in")
@@ -160,6 +182,7 @@ def _set_up_and_log_in(page, url: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=confirmation]", PASSWORD)
     page.click("#finish-setup")
+    page.goto(url + "/login")
     page.fill("input[name=password]", PASSWORD)
     page.click("#log-in")
 
@@ -217,5 +240,45 @@ def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, browser):
                 expect(page.locator("#error")).to_contain_text(problem)
             assert list((world.data_dir / "spool").iterdir()) == []
             assert not list(world.data_dir.parent.glob("**/cron.d"))
+        finally:
+            daemon.stop()
+
+
+def test_the_wizard_joins_wifi_and_its_material_governs_licenses(tmp_path, browser):
+    world = World(tmp_path)
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "nmcli").write_text(STAND_IN)
+    (folder / "nmcli").chmod(0o755)
+    log = tmp_path / "nmcli.log"
+    with VirtualPrinterProcess() as printer:
+        daemon = Daemon(world, printer.path)
+        daemon.env = dict(os.environ, PATH="%s:%s" % (folder, os.environ["PATH"]), NMCLI_LOG=str(log))
+        daemon.config.write_text(daemon.config.read_text() + "[network]\nmanage_wifi = true\n")
+        daemon.start()
+        try:
+            url = "http://127.0.0.1:%d" % daemon.http_port
+            page = browser.new_page()
+            page.goto(url + "/setup")
+            page.fill("input[name=password]", PASSWORD)
+            page.fill("input[name=confirmation]", PASSWORD)
+            page.click("#finish-setup")
+            page.fill("input[name=material]", "PLA")
+            page.click("#confirm-printer")
+            page.check("input[value=Workshop]")
+            page.fill("input[name=password]", "s3cret-passphrase")
+            page.click("#join-wifi")
+            assert page.url.endswith("/setup/done")
+            calls = [json.loads(line) for line in log.read_text().splitlines()]
+            assert ["general", "hostname", device_names.device_name(world.box_id)] in [c["args"] for c in calls]
+            assert calls[-1]["args"] == ["--passwd-file", "/dev/stdin", "connection", "up", "id", "mipai-wifi"]
+            assert calls[-1]["stdin"] == "802-11-wireless-security.psk:s3cret-passphrase\n"
+            assert "s3cret" not in daemon.log.read_text()
+
+            job = world.seal("--max-prints", "1", "--material", "PETG")
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "failed", "the license check")
+            assert "allows PETG, not the loaded PLA" in job_row(world)["reason"]
         finally:
             daemon.stop()

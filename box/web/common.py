@@ -1,0 +1,37 @@
+"""What every page handler needs: responses, the store's owner, the session and its CSRF token."""
+
+import secrets
+
+from aiohttp import web
+
+from box.web import pages
+from box.web.appkeys import ACCOUNTS, STORE
+
+SESSION_COOKIE = "mipai_session"
+
+
+def html_response(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+async def in_store(request: web.Request, function, *args):
+    return await request.app[STORE].run(lambda _store: function(*args))
+
+
+async def current_session(request: web.Request):
+    """(token, csrf) of the request's live session, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    csrf = await in_store(request, request.app[ACCOUNTS].session_csrf, token)
+    return (token, csrf) if csrf else None
+
+
+def same_token(given, expected) -> bool:
+    return bool(given) and bool(expected) and secrets.compare_digest(str(given), str(expected))
+
+
+def refuse_csrf() -> web.Response:
+    return html_response(
+        pages.message_page("Refused", "Missing or wrong CSRF token: reload the page and try again."), 403
+    )
