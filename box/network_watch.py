@@ -27,6 +27,7 @@ class NetworkWatch:
         self.manager = NetworkManager(settings.get("network", "interface"))
         self.policy = HotspotPolicy(settings.get("network", "hotspot_after_seconds"))
         self.networks = []  # the last scan, for the setup page
+        self.uplink = None  # last known, when the box manages Wi-Fi
 
     def apply_first_boot(self) -> None:
         path = self.settings.get("setup", "first_boot_file")
@@ -49,7 +50,16 @@ class NetworkWatch:
                 log.info("uplink is back: setup hotspot off")
 
     def check(self) -> None:
-        self._act(self.policy.update(self.manager.has_uplink(), time.monotonic()))
+        self.uplink = self.manager.has_uplink()
+        self._act(self.policy.update(self.uplink, time.monotonic()))
+
+    def describe(self) -> str:
+        if not self.settings.get("network", "manage_wifi"):
+            return "Managed by the system (Ethernet, or Wi-Fi set up outside the box)."
+        uplink = {None: "not checked yet", True: "connected", False: "no uplink"}[self.uplink]
+        if self.policy.active:
+            return "%s; setup hotspot %s is on." % (uplink.capitalize(), device_names.hotspot_ssid(self.box.box_id))
+        return "%s." % uplink.capitalize()
 
     def request_hotspot(self) -> None:
         """Setup mode from the button: open the hotspot now (when the box manages Wi-Fi)."""

@@ -74,7 +74,12 @@ class PrintWorker:
                         continue
                 row = store.next_queued()
                 if row is None:
-                    self.stop.wait(POLL_SECONDS)
+                    if not streamer.keep_alive(connection, POLL_SECONDS, on_event=self._on_idle_event):
+                        log.warning("printer on %s is gone or halted: %s", self.printer.get("port"),
+                                    connection.link.failure or "halted")  # fmt: skip
+                        connection.close()
+                        connection = None
+                        self.printer = None
                     continue
                 if not self._print(store, ledger, box, connection, row):
                     connection.close()
@@ -85,6 +90,10 @@ class PrintWorker:
                 connection.close()
             ledger.close()
             store.close()
+
+    def _on_idle_event(self, event) -> None:
+        if isinstance(event, marlin.Temperatures):
+            self.live.add_temperatures(event.readings, time.monotonic())
 
     def _ports(self) -> list:
         port = self.settings.get("printer", "port")

@@ -179,6 +179,18 @@ def stream(
                 on_progress(progress, report.last_source_line)
 
 
+def keep_alive(connection: PrinterConnection, seconds: float, clock=time.monotonic, on_event=None) -> bool:
+    """Talk with an idle printer for `seconds`: its temperature reports are read (or polled), and an unplugged
+    port or a halted printer is noticed now rather than at the next job. False when the printer is unusable."""
+    exchange = _Exchanger(connection.transport, connection.link, clock, on_event)
+    end = clock() + seconds
+    while clock() < end:
+        exchange()
+        if connection.link.state in (marlin.FAILED, marlin.HALTED):
+            return False
+    return True
+
+
 def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> list:
     """Give the link as many (source_line, command) items as it will take; finish the job when they run out.
 

@@ -103,9 +103,9 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
     name = await in_store(request, app[ACCOUNTS].box_name)
     counts = await in_store(request, app[LEDGER].counts)
     live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
-    return pages.dashboard(
-        name, app[PRINTER_STATE](), jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, message
-    )
+    network = app[NETWORK].describe()
+    printer = app[PRINTER_STATE]()
+    return pages.dashboard(name, printer, jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, network, message)
 
 
 async def _claim_code(request: web.Request) -> str:
@@ -195,6 +195,7 @@ async def events(request: web.Request):
             "jobs_html": pages.job_rows(jobs, session[1]),
             "live_html": pages.live_html(request.app[LIVE].snapshot(now), now),
             "counters_html": pages.counters_html(await in_store(request, request.app[LEDGER].counts)),
+            "network": request.app[NETWORK].describe(),
         }
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())

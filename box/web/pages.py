@@ -139,6 +139,7 @@ source.onmessage = (message) => {
   const data = JSON.parse(message.data);
   document.getElementById('printer').textContent = data.printer;
   document.getElementById('live').innerHTML = data.live_html;
+  document.getElementById('network').textContent = data.network;
   document.getElementById('counters').innerHTML = data.counters_html;
   document.getElementById('jobs').innerHTML = data.jobs_html;
 };
@@ -146,12 +147,21 @@ source.onmessage = (message) => {
 
 
 def dashboard(
-    box_name: str, printer: str, jobs: list, csrf: str, events: list, live: str, counts: list, message: str = ""
+    box_name: str,
+    printer: str,
+    jobs: list,
+    csrf: str,
+    events: list,
+    live: str,
+    counts: list,
+    network: str,
+    message: str = "",
 ) -> str:
     events_html = "".join("<li>%s</li>" % escape(event["message"]) for event in events)
     return page(
         "Dashboard",
-        "%s<section><h2>Printer</h2><p id=printer>%s</p><div id=live>%s</div></section>"
+        "%s<section><h2>Printer</h2><p id=printer>%s</p><div id=live>%s</div>"
+        "<h2>Network</h2><p id=network>%s</p></section>"
         "<section><h2>Jobs</h2><table><thead><tr><th>#</th><th>job</th><th>state</th><th>progress</th>"
         "<th>note</th><th></th></tr></thead><tbody id=jobs>%s</tbody></table>"
         "<form method=post action=/jobs enctype=multipart/form-data><input type=hidden name=csrf value=%s>"
@@ -165,10 +175,8 @@ def dashboard(
         "<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
         "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
         "<script>%s</script>"
-        % (error_line(message), escape(printer), live, job_rows(jobs, csrf), escape(csrf), counters_html(counts),
-           escape(csrf), events_html,
-           escape(csrf),
-           DASHBOARD_SCRIPT),
+        % (error_line(message), escape(printer), live, escape(network), job_rows(jobs, csrf), escape(csrf),
+           counters_html(counts), escape(csrf), events_html, escape(csrf), DASHBOARD_SCRIPT),
         box_name,
     )  # fmt: skip
 

@@ -232,7 +232,7 @@ def test_the_daemon_finds_the_printer_by_scanning_and_again_after_an_unplug(worl
     assert prints_done(world) == 2
     log = daemon.log.read_text()
     assert "no printer on %s/ttyFAKE9" % world.printer_dir in log
-    assert log.count("printer on %s" % link) == 2
+    assert log.count("printer on %s at " % link) == 2
 
 
 def test_the_demo_serves_the_setup_page_and_prints_the_sealed_sample(tmp_path):
@@ -274,3 +274,24 @@ def test_the_first_boot_file_is_applied_at_start_and_stripped_of_secrets(world):
     assert (world.data_dir / "enrolment_token").read_text() == "enrol-7f3a9c"
     assert "enrol-7f3a9c" not in boot.read_text() and "applied" in boot.read_text()
     assert "first boot: kept the fleet enrolment token" in daemon.log.read_text()
+
+
+def test_an_idle_printer_reports_temperatures_and_its_unplug_is_noticed(world):
+    from bench.daemon_bench import log_in
+
+    link = world.printer_dir / "ttyIDLE"
+    printer = VirtualPrinterProcess("--link", str(link))
+    daemon = Daemon(world, str(link))
+    daemon.start()
+    try:
+        wait_for(lambda: "printer on %s" % link in daemon.log.read_text(), "the printer to be found")
+        opener = log_in("http://127.0.0.1:%d" % daemon.http_port)
+        wait_for(
+            lambda: b"Hotend" in opener.open("http://127.0.0.1:%d/" % daemon.http_port).read(),
+            "temperatures of the idle printer",
+        )
+        printer.stop()
+        wait_for(lambda: "is gone or halted" in daemon.log.read_text(), "the unplug to be noticed while idle")
+    finally:
+        printer.stop()
+        assert daemon.stop() == 0
