@@ -1,7 +1,7 @@
 """`mipai-box keys show`: the box id and the public keys a designer needs to seal jobs for this box."""
 
 from box import data_dir
-from provisioning import identity
+from provisioning import device_names, identity
 
 
 def add_arguments(parser, common) -> None:
@@ -15,4 +15,8 @@ def run(args) -> int:
     print("seal jobs to:    %s" % box.recipient)
     print("ed25519 public:  %s" % box.signing_public.hex())
     print("x25519 public:   %s" % box.sealing_public.hex())
+    print("device name:     %s" % device_names.device_name(box.box_id))
+    # For the label on the box: what the owner types to join the setup hotspot when the box has no network.
+    print("setup hotspot:   %s, password %s" % (device_names.hotspot_ssid(box.box_id),
+                                                 device_names.hotspot_password(box.signing.private_bytes_raw())))  # fmt: skip
     return 0

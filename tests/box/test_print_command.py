@@ -212,6 +212,7 @@ def test_keys_are_private_and_stable(world):
         assert oct((keys / name).stat().st_mode & 0o777) == "0o600"
     again = world.box("keys", "show")
     assert world.box_id in again.stdout and world.recipient in again.stdout
+    assert "setup hotspot:   MIPAI-%s, password " % world.box_id[:4].upper() in again.stdout
 
 
 def test_a_network_certified_designer_prints_on_a_box_that_pins_the_network(world):
