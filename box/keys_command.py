@@ -17,6 +17,6 @@ def run(args) -> int:
     print("x25519 public:   %s" % box.sealing_public.hex())
     print("device name:     %s" % device_names.device_name(box.box_id))
     # For the label on the box: what the owner types to join the setup hotspot when the box has no network.
-    print("setup hotspot:   %s, password %s" % (device_names.hotspot_ssid(box.box_id),
-                                                 device_names.hotspot_password(box.signing.private_bytes_raw())))  # fmt: skip
+    password = device_names.hotspot_password(box.signing.private_bytes_raw())
+    print("setup hotspot:   %s, password %s" % (device_names.hotspot_ssid(box.box_id), password))
     return 0
