@@ -1,0 +1,60 @@
+"""Every envelope vector verifies, or is refused for its stated reason; signing reproduces the signed bytes."""
+
+import json
+import os
+
+import pytest
+
+from chain_client import canonical, envelope
+
+VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "envelope")
+FILES = sorted(name for name in os.listdir(VECTORS) if name.endswith(".json"))
+REASONS = {"malformed": "an envelope holds exactly|must be", "bad signature": "does not verify", "expired": "expired"}
+
+
+def test_vectors_cover_every_outcome():
+    outcomes = set()
+    for name in FILES:
+        with open(os.path.join(VECTORS, name)) as handle:
+            outcomes.add(json.load(handle)["expect"])
+    assert outcomes == {"ok", "malformed", "bad signature", "expired"}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_vector(name):
+    with open(os.path.join(VECTORS, name)) as handle:
+        vector = json.load(handle)
+    public = bytes.fromhex(vector["public_key"])
+    if vector["expect"] == "ok":
+        assert envelope.verify(vector["envelope"], public, vector["now"]) == vector["envelope"]["body"]
+    else:
+        with pytest.raises(envelope.EnvelopeError, match=REASONS[vector["expect"]]):
+            envelope.verify(vector["envelope"], public, vector["now"])
+
+
+def test_the_signed_bytes_are_the_canonical_encoding():
+    with open(os.path.join(VECTORS, "good.json")) as handle:
+        good = json.load(handle)["envelope"]
+    with open(os.path.join(VECTORS, "good.signed-bytes"), "rb") as handle:
+        signed = handle.read()
+    unsigned = {k: v for k, v in good.items() if k != "sig"}
+    assert signed == envelope.CONTEXT + canonical.encode(unsigned)
+    assert list(json.loads(signed[len(envelope.CONTEXT) :])) == ["body", "exp", "key_id", "kind", "seq", "ts"]
+    assert b", " not in signed and b": " not in signed  # no white space between tokens
+
+
+def test_signing_refuses_what_it_could_not_verify():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    for bad in (
+        {"kind": ""},
+        {"sequence": -1},
+        {"expires": 1.5},
+    ):
+        arguments = {"kind": "telemetry", "body": {}, "key": key, "key_id": "box", "timestamp": 1, "sequence": 1}
+        arguments.update(bad)
+        with pytest.raises(envelope.EnvelopeError):
+            envelope.sign(**arguments)
+    with pytest.raises(canonical.CanonicalError):
+        envelope.sign("telemetry", {"t": 21.5}, key, "box", 1, 1)
