@@ -1,0 +1,113 @@
+"""The telemetry outbox: every signed record waits in SQLite (WAL) until the broker acknowledges it, so a broker
+outage or a restart loses nothing. Records are chained (chain_client.record_chain) and the chain's head is kept
+in the same transaction as the record, so the chain continues across restarts.
+
+Cap policy, when the outbox holds more than `max_records` or records older than `max_age`: the oldest samples
+(temperature and state readings) are thinned first, every other one, then dropped oldest first; job events and
+errors are never dropped. Each thinning is itself recorded, naming the sequence numbers it removed, so a
+verifier can tell a stated thinning from a silent loss.
+"""
+
+import json
+import sqlite3
+
+from chain_client import canonical
+from chain_client.record_chain import GENESIS, ChainWriter
+
+KIND = "telemetry"
+SAMPLE, EVENT = 0, 1  # what may be thinned, and what is kept whatever happens
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, priority INTEGER NOT NULL, created REAL NOT NULL,"
+    " record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS chain_head (kind TEXT PRIMARY KEY, seq INTEGER NOT NULL, head TEXT NOT NULL)",
+)
+
+
+class Outbox:
+    def __init__(self, path: str, key, key_id: str, max_records: int = 100_000, max_age: float = 7 * 86400):
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        row = self._db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (KIND,)).fetchone()
+        sequence, head = row if row else (0, GENESIS)
+        self._writer = ChainWriter(KIND, key, key_id, sequence, head)
+        self.max_records = max_records
+        self.max_age = max_age
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(self, body: dict, now: float, priority: int = SAMPLE) -> dict:
+        """Sign, chain and store one record; returns the envelope."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            signed = self._insert(body, now, priority)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            _reload(self._db, self._writer)
+            raise
+        self._db.execute("COMMIT")
+        return signed
+
+    def _insert(self, body: dict, now: float, priority: int) -> dict:
+        signed = self._writer.next(body, int(now))
+        self._db.execute(
+            "INSERT INTO outbox (seq, priority, created, record) VALUES (?, ?, ?, ?)",
+            (signed["seq"], priority, now, canonical.encode(signed).decode()),
+        )
+        self._db.execute(
+            "INSERT OR REPLACE INTO chain_head (kind, seq, head) VALUES (?, ?, ?)",
+            (KIND, self._writer.sequence, self._writer.head),
+        )
+        return signed
+
+    def pending(self, limit: int = 100) -> list:
+        """(seq, created, envelope) of the oldest records not yet acknowledged."""
+        rows = self._db.execute("SELECT seq, created, record FROM outbox ORDER BY seq LIMIT ?", (limit,))
+        return [(seq, created, json.loads(record)) for seq, created, record in rows]
+
+    def acknowledged(self, sequence: int) -> None:
+        """The broker has the record (PUBACK): only now is its row deleted."""
+        self._db.execute("DELETE FROM outbox WHERE seq = ?", (sequence,))
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def enforce_caps(self, now: float) -> list:
+        """Apply the cap policy; return the sequence numbers removed. The removal and the record saying so are
+        one transaction."""
+        samples = [seq for seq, in self._db.execute(
+            "SELECT seq FROM outbox WHERE priority = ? ORDER BY seq", (SAMPLE,))]  # fmt: skip
+        aged = {seq for seq, in self._db.execute(
+            "SELECT seq FROM outbox WHERE priority = ? AND created < ?", (SAMPLE, now - self.max_age))}  # fmt: skip
+        removed = set(aged)
+        over = self.count() - len(removed) + 1 - self.max_records  # (+1: the thinning record itself)
+        if over > 0:
+            younger = [seq for seq in samples if seq not in aged]
+            for seq in younger[::2] + younger[1::2]:  # every other sample, oldest first; then the rest
+                if over <= 0:
+                    break
+                removed.add(seq)
+                over -= 1
+        if not removed:
+            return []
+        removed = sorted(removed)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in removed])
+            self._insert({"type": "outbox.thinned", "removed": removed}, now, EVENT)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            _reload(self._db, self._writer)
+            raise
+        self._db.execute("COMMIT")
+        return removed
+
+
+def _reload(db, writer: ChainWriter) -> None:
+    """After a rollback, the writer goes back to the head that was stored."""
+    row = db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (KIND,)).fetchone()
+    writer.sequence, writer.head = row if row else (0, GENESIS)
