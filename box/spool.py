@@ -11,7 +11,7 @@ import secrets
 import time
 
 from provisioning.identity import BoxIdentity
-from secure_print import job_format, keytext, seal
+from secure_print import keytext, opener, seal
 from secure_print.errors import PolicyError, SealedJobError
 from secure_print.gcode_policy import LineChecker
 from secure_print.license import GcodePolicy, License
@@ -73,10 +73,9 @@ class Spool:
                     out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            with open(temporary, "rb") as handle:
-                prefix = handle.read(job_format.MAX_HEADER_BYTES + job_format.SIGNATURE_BYTES)
             try:
-                header, _, offset = job_format.parse_header(prefix)
+                with open(temporary, "rb") as handle:
+                    header, _signature, offset, size = opener.read_header(handle)
             except SealedJobError as exc:
                 raise SpoolError("not a sealed job: %s" % exc) from None
             if size != offset + header.payload_length:
