@@ -8,12 +8,14 @@ import ctypes.util
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 
 from aiohttp import web
 
-from box import data_dir
+from box import button_gestures, data_dir
+from box.fleet_agent import FleetAgent
 from box.network_watch import NetworkWatch
 from box.panel import Panel
 from box.print_worker import PrintWorker
@@ -96,7 +98,15 @@ class Daemon:
         stopped = asyncio.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stopped.set)
+        fleet = FleetAgent(self.root, self.settings, box, worker, spool, self.stop_requested,
+                           identify=lambda: loop.call_soon_threadsafe(
+                               lambda: loop.create_task(panel.act(button_gestures.IDENTIFY))),
+                           reboot=lambda: loop.call_soon_threadsafe(self._reboot, stopped))  # fmt: skip
         worker.start()
+        if fleet.enabled:
+            fleet.start()
+        else:
+            log.info("no fleet broker configured ([fleet] broker_host): running on its own")
         log.info("box %s running; web app on port %d; %d jobs queued; data in %s", box.box_id, port, queued, self.root)
         try:
             await stopped.wait()
@@ -107,6 +117,17 @@ class Daemon:
             self.stop_requested.set()
             await runner.cleanup()
             await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)
+            if fleet.enabled:
+                await loop.run_in_executor(None, fleet.join, 10.0)
             await owner.run(lambda _store: ledger.close())
             owner.close()
         return 0
+
+    def _reboot(self, stopped: asyncio.Event) -> None:
+        """A fleet `reboot`: the device restarts; elsewhere the daemon stops, for its supervisor to restart it."""
+        if self.settings.get("network", "manage_wifi"):
+            log.warning("rebooting on the fleet's command")
+            subprocess.run(["systemctl", "reboot"], check=False)
+        else:
+            log.warning("reboot on the fleet's command: this is not the device, so the daemon stops instead")
+        stopped.set()

@@ -6,6 +6,9 @@ default), and every problem in a file is reported at once.
 
 import tomllib
 
+from secure_print import keytext
+from secure_print.errors import KeyTextError
+
 _PORT_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*")
 
 
@@ -78,6 +81,38 @@ def _material(value) -> str:
     return value.upper()
 
 
+def _host(value) -> str:
+    if not isinstance(value, str) or len(value) > 253 or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError('must be a host name or address, or "" to run without a fleet')
+    return value
+
+
+def _file(value) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")) or len(value) > 400:
+        raise ValueError('must be an absolute file path, or "" when not used')
+    return value
+
+
+def _operator_keys(value) -> tuple:
+    if not isinstance(value, list | tuple) or not all(isinstance(text, str) for text in value):
+        raise ValueError('must be a list of operator keys such as ["mipai-operator:..."]')
+    for text in value:
+        try:
+            keytext.decode(text, keytext.OPERATOR)
+        except KeyTextError as exc:
+            raise ValueError("has a key that is not an operator key: %s" % exc) from None
+    return tuple(value)
+
+
+def _whole(low: int, high: int):
+    def check(value) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError("must be a whole number from %d to %d" % (low, high))
+        return value
+
+    return check
+
+
 # section -> key -> (default, validator)
 SCHEMA = {
     "box": {
@@ -99,6 +134,18 @@ SCHEMA = {
         "hotspot_after_seconds": (120, _seconds),
     },
     "gpio": {"led_pin": (17, _pin), "button_pin": (27, _pin)},
+    "fleet": {
+        "broker_host": ("", _host),
+        "broker_port": (1883, _port_number),
+        "tls": (False, _flag),
+        "ca_file": ("", _file),
+        "cert_file": ("", _file),
+        "key_file": ("", _file),
+        "keepalive_seconds": (30, _whole(5, 3600)),
+        "idle_telemetry_seconds": (30, _whole(1, 3600)),
+        "max_outbox_records": (100_000, _whole(100, 10_000_000)),
+        "operators": ([], _operator_keys),
+    },
 }
 
 

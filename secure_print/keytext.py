@@ -8,7 +8,8 @@ from secure_print.errors import KeyTextError
 BOX = "mipai-box"  # Ed25519 public key || X25519 public key
 DESIGNER = "mipai-designer"
 NETWORK = "mipai-network"
-_SIZES = {BOX: 64, DESIGNER: 32, NETWORK: 32}
+OPERATOR = "mipai-operator"  # Ed25519 public key of a fleet operator who signs commands
+_SIZES = {BOX: 64, DESIGNER: 32, NETWORK: 32, OPERATOR: 32}
 
 
 def _checksum(kind: str, key: bytes) -> bytes:

@@ -9,7 +9,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from secure_print import keytext
 
-_HEADERS = {keytext.DESIGNER: "MIPAI-DESIGNER-SECRET-KEY", keytext.NETWORK: "MIPAI-NETWORK-SECRET-KEY"}
+_HEADERS = {
+    keytext.DESIGNER: "MIPAI-DESIGNER-SECRET-KEY",
+    keytext.NETWORK: "MIPAI-NETWORK-SECRET-KEY",
+    keytext.OPERATOR: "MIPAI-OPERATOR-SECRET-KEY",
+}
 
 
 class SignerKeyError(ValueError):

@@ -1,0 +1,391 @@
+"""The fleet agent: the box's MQTT client (paho-mqtt 2, MQTT 5). One thread owns the connection, the telemetry
+outbox and the command log, so none of them is shared between threads.
+
+- `status` (retained) says online with a session number that rises with every connection; the last will says
+  offline with the same number. A stale will (from an older session) that lands after the new status is seen on
+  our own status topic and answered by publishing the current status again.
+- Telemetry and events are signed, chained records from the outbox, published at QoS 1; a row is deleted only
+  on the broker's PUBACK. Records made before the current connection are published with the user property
+  `historical=1`.
+- Commands on `cmd` go through the command gate; every result is signed and published on `cmd/result`.
+- `config/desired` (retained) is applied when valid, and `config/reported` says what is in force.
+- Reconnects back off exponentially with full jitter; the broker keeps the session (subscriptions and QoS 1
+  commands) for `SESSION_EXPIRY` seconds, and retained topics are read again after every reconnect.
+"""
+
+import logging
+import os
+import random
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from box import fleet_commands, telemetry
+from box.command_log import CommandLog
+from box.outbox import EVENT, SAMPLE, Outbox
+from box.store import Store
+from chain_client import commands, envelope, fleet_wire
+from chain_client.commands import ACCEPTED, REJECTED
+from secure_print import keytext
+
+log = logging.getLogger("mipai.fleet")
+SESSION_EXPIRY = 3600
+MAX_IN_FLIGHT = 100
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+CAPS_EVERY_SECONDS = 60.0
+LOOP_SECONDS = 0.05
+
+
+def backoff_delay(attempt: int, rng=random.random) -> float:
+    """Full jitter: a random wait up to an exponentially growing ceiling, so a fleet does not reconnect at once."""
+    return rng() * min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
+
+
+def operator_keys(texts) -> dict:
+    """key id -> public key of the operator keys in the settings (`mipai-operator:` texts)."""
+    keys = {}
+    for text in texts:
+        _kind, key = keytext.decode(text, keytext.OPERATOR)
+        keys[fleet_wire.operator_key_id(key)] = key
+    return keys
+
+
+class FleetAgent:
+    def __init__(self, root: str, settings, box, worker, spool, stop: threading.Event, identify=None, reboot=None):
+        self.root = root
+        self.settings = settings
+        self.box = box
+        self.worker = worker
+        self.spool = spool
+        self.stop = stop
+        self._identify = identify or (lambda: None)
+        self._reboot = reboot or (lambda: log.warning("reboot requested, but this box cannot reboot itself"))
+        self.host = settings.get("fleet", "broker_host")
+        self.port = settings.get("fleet", "broker_port")
+        self.operators = operator_keys(settings.get("fleet", "operators"))
+        self.connected = False
+        self.thread = threading.Thread(target=self._run, name="fleet", daemon=True)
+        self._client = None
+        self._connecting = False
+        self._session = 0
+        self._connected_at = 0.0
+        self._in_flight = {}  # message id -> outbox sequence number
+        self._published = set()  # sequence numbers published on this connection
+        self._downloads = []
+        self._finished = []  # results of downloads, handed from their threads to ours
+        self._finished_lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    def topic(self, name: str) -> str:
+        return fleet_wire.topic(self.box.box_id, name)
+
+    # -- the thread ------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.store = Store(os.path.join(self.root, "box.sqlite"))
+        self.outbox = Outbox(os.path.join(self.root, "outbox.sqlite"), self.box.signing, self.box.box_id,
+                             self.settings.get("fleet", "max_outbox_records"))  # fmt: skip
+        self.commands = CommandLog(os.path.join(self.root, "commands.sqlite"))
+        self.gate = self.commands.gate(self.box.box_id, self.operators)
+        self.context = fleet_commands.CommandContext(self.store, self.spool, self.worker, self._identify,
+                                                     self._reboot)  # fmt: skip
+        schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
+        jobs = telemetry.JobWatch()
+        printer_seen = None
+        attempt, next_try, caps_at = 0, 0.0, 0.0
+        log.info("fleet agent for broker %s:%d; %d records wait in the outbox", self.host, self.port,
+                 self.outbox.count())  # fmt: skip
+        try:
+            while not self.stop.is_set():
+                now = time.time()
+                if self._client is None and time.monotonic() >= next_try:
+                    if self._connect():
+                        attempt = 0
+                    else:
+                        next_try = time.monotonic() + backoff_delay(attempt)
+                        attempt += 1
+                if self._client is not None:
+                    self._client.loop(LOOP_SECONDS)
+                    if self._client is not None and not self._client.is_connected() and not self._connecting:
+                        self._lost("connection closed")
+                        next_try = time.monotonic() + backoff_delay(attempt)
+                        attempt += 1
+                else:
+                    self.stop.wait(LOOP_SECONDS)
+                printer_now = self.worker.printer is not None
+                if printer_now != printer_seen:
+                    if printer_seen is not None:
+                        self._event({"type": "printer", "connected": printer_now,
+                                     "printer": _printer_name(self.worker.printer)}, now)  # fmt: skip
+                    printer_seen = printer_now
+                for change in jobs.changes(self.store.jobs()[-200:]):
+                    self._event(change, now)
+                if schedule.due(now, self.worker.printing):
+                    self._sample(now)
+                self._finish_downloads(now)
+                if now >= caps_at:
+                    caps_at = now + CAPS_EVERY_SECONDS
+                    self.outbox.enforce_caps(now)
+                self._publish_pending()
+        finally:
+            if self._client is not None and self.connected:
+                self._client.publish(
+                    self.topic(fleet_wire.STATUS),
+                    fleet_wire.encode(fleet_wire.status(self.box, self._session, False, int(time.time()))),
+                    qos=1,
+                    retain=True,
+                )
+                self._client.loop(0.2)
+                self._client.disconnect()
+            self.outbox.close()
+            self.commands.close()
+            self.store.close()
+
+    # -- connection ------------------------------------------------------------------------------------------
+
+    def _connect(self) -> bool:
+        self._session = self.commands.next_number("session")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="box-" + self.box.box_id,
+                             protocol=mqtt.MQTTv5)  # fmt: skip
+        client.max_inflight_messages_set(MAX_IN_FLIGHT)
+        will = fleet_wire.status(self.box, self._session, False, int(time.time()))
+        client.will_set(self.topic(fleet_wire.STATUS), fleet_wire.encode(will), qos=1, retain=True)
+        tls = self.settings.get("fleet", "tls")
+        if tls:
+            client.tls_set(ca_certs=self.settings.get("fleet", "ca_file"),
+                           certfile=self.settings.get("fleet", "cert_file"),
+                           keyfile=self.settings.get("fleet", "key_file"))  # fmt: skip
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY
+        try:
+            client.connect(self.host, self.port, keepalive=self.settings.get("fleet", "keepalive_seconds"),
+                           clean_start=False, properties=properties)  # fmt: skip
+        except (OSError, ValueError) as exc:
+            log.info("broker %s:%d unreachable: %s", self.host, self.port, exc)
+            return False
+        self._client = client
+        self._connecting = True
+        return True
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connecting = False
+        if reason_code.is_failure:
+            log.warning("broker %s:%d refused the connection: %s", self.host, self.port, reason_code)
+            return
+        self.connected = True
+        self._connected_at = time.time()
+        self._in_flight.clear()
+        self._published.clear()
+        for name in (fleet_wire.COMMAND, fleet_wire.CONFIG_DESIRED, fleet_wire.STATUS):
+            # retain_handling 0: retained messages (desired config, our own status) are sent on every subscribe
+            client.subscribe(self.topic(name), options=mqtt.SubscribeOptions(qos=1))
+        self._publish_status()
+        self._publish_config()
+        log.info("connected to broker %s:%d (session %d)", self.host, self.port, self._session)
+        self._event({"type": "broker", "connected": True, "session": self._session}, time.time())
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected:
+            log.warning("broker connection lost: %s", reason_code)
+        self.connected = False
+
+    def _lost(self, why: str) -> None:
+        self.connected = False
+        self._client = None
+        self._in_flight.clear()
+        self._published.clear()
+
+    def _publish_status(self) -> None:
+        state = {
+            "printer": _printer_name(self.worker.printer),
+            "printing": self.worker.printing,
+            "name": self.store.get_setting("box.name", "") or "",
+            "material": self.store.get_setting("printer.material", "") or "",
+        }
+        signed = fleet_wire.status(self.box, self._session, True, int(time.time()), state)
+        self._client.publish(self.topic(fleet_wire.STATUS), fleet_wire.encode(signed), qos=1, retain=True)
+
+    def _publish_config(self) -> None:
+        body = fleet_commands.reported_config(self.store)
+        sequence = self.commands.next_number("config")
+        signed = envelope.sign(fleet_wire.CONFIG_KIND, body, self.box.signing, self.box.box_id, int(time.time()),
+                               sequence)  # fmt: skip
+        self._client.publish(self.topic(fleet_wire.CONFIG_REPORTED), fleet_wire.encode(signed), qos=1, retain=True)
+
+    # -- telemetry -------------------------------------------------------------------------------------------
+
+    def _sample(self, now: float) -> None:
+        printing_rows = self.store.jobs(["printing", "paused"]) if self.worker.printing else []
+        body = telemetry.sample(self.worker.printer is not None, self.worker.printing,
+                                self.worker.live.snapshot(time.monotonic()),
+                                printing_rows[-1] if printing_rows else None)  # fmt: skip
+        self.outbox.append(body, now, SAMPLE)
+
+    def _event(self, body: dict, now: float) -> None:
+        self.outbox.append(body, now, EVENT)
+
+    def _publish_pending(self) -> None:
+        if not self.connected or len(self._in_flight) >= MAX_IN_FLIGHT:
+            return
+        for sequence, created, signed in self.outbox.pending(MAX_IN_FLIGHT * 2):
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                break
+            if sequence in self._published:
+                continue
+            properties = Properties(PacketTypes.PUBLISH)
+            if created < self._connected_at:
+                properties.UserProperty = ("historical", "1")
+            name = fleet_wire.EVENT if signed["body"].get("type") != "sample" else fleet_wire.TELEMETRY
+            info = self._client.publish(self.topic(name), fleet_wire.encode(signed), qos=1, properties=properties)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._in_flight[info.mid] = sequence
+            self._published.add(sequence)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        sequence = self._in_flight.pop(mid, None)
+        if sequence is not None and not reason_code.is_failure:
+            self.outbox.acknowledged(sequence)
+            self._published.discard(sequence)
+
+    # -- incoming --------------------------------------------------------------------------------------------
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            _box_id, name = fleet_wire.split_topic(message.topic)
+            if name == fleet_wire.COMMAND:
+                self._command(message.payload)
+            elif name == fleet_wire.CONFIG_DESIRED:
+                self._desired_config(message.payload)
+            elif name == fleet_wire.STATUS:
+                self._own_status(message.payload)
+        except Exception:  # one bad message must never stop the agent
+            log.exception("a message on %s could not be handled", message.topic[:200])
+
+    def _command(self, payload: bytes) -> None:
+        now = time.time()
+        try:
+            command = fleet_wire.decode(payload)
+        except fleet_wire.WireError as exc:
+            self._send_result({}, REJECTED, str(exc), now)
+            return
+        verdict = self.gate.check(command, now)
+        if verdict.action == "repeat":
+            self._client.publish(self.topic(fleet_wire.RESULT), fleet_wire.encode(verdict.stored), qos=1)
+            return
+        if verdict.action == "reject":
+            log.warning("fleet command refused: %s", verdict.reason)
+            self._send_result(command, REJECTED, verdict.reason, now)
+            return
+        name, args = verdict.command["name"], verdict.command.get("args", {})
+        handler = fleet_commands.HANDLERS.get(name)
+        if handler is None:
+            outcome, reason, data = REJECTED, "unknown command %r (known: %s)" % (name, ", ".join(
+                fleet_commands.HANDLERS)), {}  # fmt: skip
+        else:
+            try:
+                outcome, reason, data = handler(self.context, args)
+            except fleet_commands.CommandArgumentError as exc:
+                outcome, reason, data = REJECTED, str(exc), {}
+        log.info("fleet command %s from %s: %s, %s", name, command["key_id"], outcome, reason)
+        result = self._send_result(command, outcome, reason, now, data)
+        self.commands.remember(self.gate, command, result)
+        if name == "job.submit" and outcome == ACCEPTED:
+            self._start_download(command, args)
+        if outcome not in (REJECTED,):
+            self._event({"type": "command", "name": name, "from": command["key_id"], "outcome": outcome}, now)
+
+    def _send_result(self, command, outcome: str, reason: str, now: float, data=None) -> dict:
+        """Sign and publish a result. A result that cannot be published now is still stored by the caller, and
+        a duplicate of the command gets it again."""
+        result = commands.result(self.box.signing, self.box.box_id, command, outcome, reason, int(now),
+                                 self.commands.next_number("result"), data)  # fmt: skip
+        if self._client is not None:
+            self._client.publish(self.topic(fleet_wire.RESULT), fleet_wire.encode(result), qos=1)
+        return result
+
+    def _start_download(self, command: dict, args: dict) -> None:
+        def download() -> None:
+            outcome = fleet_commands.download_job(self.context_for_download(), args)
+            with self._finished_lock:
+                self._finished.append((command, outcome))
+
+        thread = threading.Thread(target=download, name="download", daemon=True)
+        self._downloads.append(thread)
+        thread.start()
+
+    def context_for_download(self):
+        """Downloads run in their own thread, so they get their own store connection."""
+        return fleet_commands.CommandContext(Store(os.path.join(self.root, "box.sqlite")), self.spool,
+                                             self.worker, self._identify, self._reboot)  # fmt: skip
+
+    def _finish_downloads(self, now: float) -> None:
+        with self._finished_lock:
+            finished, self._finished = self._finished, []
+        for command, (outcome, reason, data) in finished:
+            result = self._send_result(command, outcome, reason, now, data)
+            self.commands.remember(self.gate, command, result)
+            self._event({"type": "command", "name": "job.submit", "from": command["key_id"], "outcome": outcome},
+                        now)  # fmt: skip
+
+    def _desired_config(self, payload: bytes) -> None:
+        try:
+            signed = fleet_wire.decode(payload)
+        except fleet_wire.WireError as exc:
+            log.warning("desired configuration refused: %s", exc)
+            return
+        if not signed:
+            return  # the retained message was cleared
+        key = self.operators.get(signed.get("key_id")) if isinstance(signed, dict) else None
+        if key is None:
+            log.warning("desired configuration refused: not signed by a trusted operator")
+            return
+        try:
+            body = envelope.verify(signed, key, time.time())
+        except envelope.EnvelopeError as exc:
+            log.warning("desired configuration refused: %s", exc)
+            return
+        if signed["kind"] != fleet_wire.CONFIG_KIND or body.get("box_id") != self.box.box_id:
+            log.warning("desired configuration refused: not a configuration for this box")
+            return
+        values = body.get("values")
+        if not isinstance(values, dict):
+            log.warning("desired configuration refused: values must be an object")
+            return
+        checked, problems = fleet_commands.apply_config(self.store, values)
+        if problems:
+            log.warning("desired configuration refused: %s", "; ".join(problems))
+        else:
+            self._event({"type": "config", "values": checked}, time.time())
+        self._publish_config()
+
+    def _own_status(self, payload: bytes) -> None:
+        try:
+            body = fleet_wire.verify_status(self.box.box_id, fleet_wire.decode(payload))
+        except fleet_wire.WireError:
+            return
+        if not body["online"] and body["session"] < self._session and self.connected:
+            log.info("a stale last will of session %d replaced our status; publishing it again", body["session"])
+            self._publish_status()
+
+
+def _printer_name(printer) -> str:
+    if printer is None:
+        return ""
+    return str(printer.get("MACHINE_TYPE") or printer.get("FIRMWARE_NAME") or "printer")[:80]

@@ -1,0 +1,77 @@
+"""What the box reports as telemetry, and when (sans-I/O: the caller passes what it sees and the time).
+
+Samples (printer state, temperatures, the printing job's progress) come once a second while printing and every
+`idle_seconds` otherwise; they may be thinned by the outbox's cap policy. Events (a job changing state, the printer
+coming or going, the broker link, errors) are recorded as they happen and are never thinned. Temperatures are
+tenths of a degree: signed records hold integers only (canonical JSON)."""
+
+PRINTING_INTERVAL = 1.0
+
+
+def _tenths(value):
+    return None if value is None else round(value * 10)
+
+
+def sample(printer_connected: bool, printing: bool, live: dict, job_row=None) -> dict:
+    """A sample record's body from the printer owner's live view (LiveStatus.snapshot) and the printing job."""
+    latest = live["samples"][-1] if live["samples"] else None
+    body = {
+        "type": "sample",
+        "printer": "printing" if printing else ("ready" if printer_connected else "disconnected"),
+        "hotend": [_tenths(latest[1]), _tenths(latest[2])] if latest else None,
+        "bed": [_tenths(latest[3]), _tenths(latest[4])] if latest else None,
+        "job": None,
+    }
+    job = live.get("job")
+    if job_row is not None:
+        eta = job.get("eta_seconds") if job else None
+        body["job"] = {
+            "number": job_row["id"],
+            "job_id": job_row["job_id"],
+            "line": job_row["last_source_line"] or 0,
+            "lines": job_row["source_lines"] or 0,
+            "layer": job.get("layer") if job else None,
+            "eta_s": None if eta is None else int(eta),
+        }
+    return body
+
+
+class Schedule:
+    """When the next sample is due: 1 Hz while printing, `idle_seconds` apart otherwise."""
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+        self._last = None
+
+    def due(self, now: float, printing: bool) -> bool:
+        interval = PRINTING_INTERVAL if printing else self.idle_seconds
+        if self._last is None or now - self._last >= interval:
+            self._last = now
+            return True
+        return False
+
+
+class JobWatch:
+    """Turns the job table into job events: each call returns the changes since the last one."""
+
+    def __init__(self) -> None:
+        self._states = None
+
+    def changes(self, rows: list) -> list:
+        current = {row["id"]: row for row in rows}
+        if self._states is None:  # the first look only learns what is there
+            self._states = {number: row["state"] for number, row in current.items()}
+            return []
+        events = []
+        for number, row in sorted(current.items()):
+            if self._states.get(number) != row["state"]:
+                events.append({
+                    "type": "job",
+                    "job": number,
+                    "job_id": row["job_id"],
+                    "state": row["state"],
+                    "reason": (row["reason"] or "")[:500],
+                    "line": row["last_source_line"] or 0,
+                })  # fmt: skip
+                self._states[number] = row["state"]
+        return events

@@ -1,0 +1,232 @@
+"""`mipai-fleet`, the operator's command line: an operator key, the table of boxes, live verified telemetry, and
+signed commands that wait for their result."""
+
+import argparse
+import os
+import sys
+import time
+
+import paho.mqtt.client as mqtt
+
+from chain_client import commands, envelope, fleet_wire
+from fleet.telemetry_check import TelemetryCheck
+from secure_print import keytext
+from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
+
+PROGRAM = "mipai-fleet"
+COMMAND_LIFETIME = 300  # seconds a signed command stays valid
+
+
+class UsageError(Exception):
+    pass
+
+
+def connect(args, client_id: str) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if args.ca_file:
+        client.tls_set(ca_certs=args.ca_file, certfile=args.cert_file or None, keyfile=args.key_file or None)
+    try:
+        client.connect(args.broker_host, args.broker_port, keepalive=30)
+    except (OSError, ValueError) as exc:
+        raise UsageError("cannot reach the broker %s:%d: %s" % (args.broker_host, args.broker_port, exc)) from exc
+    return client
+
+
+def run_keygen(args) -> int:
+    key = SignerKey.generate(keytext.OPERATOR)
+    try:
+        write_secret_file(args.output, key.to_text().encode())
+    except FileExistsError:
+        raise UsageError("%s exists; an operator key is never overwritten" % args.output) from None
+    print("operator key written to %s (mode 0600)" % args.output)
+    print("key id: %s" % fleet_wire.operator_key_id(key.public_bytes))
+    print("put this line in each box's settings, [fleet] operators = [...]:")
+    print(key.public_text)
+    return 0
+
+
+def _collect(args, topics: list, seconds: float, on_message) -> None:
+    client = connect(args, "fleet-%s" % os.urandom(4).hex())
+    client.on_message = lambda _c, _u, message: on_message(message)
+    for topic in topics:
+        client.subscribe(topic, qos=1)
+    deadline = time.monotonic() + seconds if seconds else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            client.loop(0.1)
+    except KeyboardInterrupt:
+        pass
+    client.disconnect()
+
+
+def _historical(message) -> bool:
+    properties = getattr(message, "properties", None)
+    pairs = getattr(properties, "UserProperty", None) or []
+    return ("historical", "1") in pairs
+
+
+def run_boxes(args) -> int:
+    check = TelemetryCheck()
+    _collect(args, ["%s/+/%s" % (fleet_wire.PREFIX, fleet_wire.STATUS)], args.seconds,
+             lambda m: check.feed(m.topic, m.payload))  # fmt: skip
+    print("%-16s  %-7s  %-8s  %-24s  %s" % ("box", "online", "printing", "printer", "last seen"))
+    for box_id, view in sorted(check.boxes.items()):
+        status = view.status or {}
+        state = status.get("state", {})
+        seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("ts", 0)))
+        print("%-16s  %-7s  %-8s  %-24s  %s" % (box_id, "yes" if status.get("online") else "no",
+              "yes" if state.get("printing") else "no", state.get("printer", "")[:24] or "-", seen))  # fmt: skip
+    return 0
+
+
+def run_watch(args) -> int:
+    check = TelemetryCheck()
+    box = args.box or "+"
+    topics = ["%s/%s/%s" % (fleet_wire.PREFIX, box, name) for name in
+              (fleet_wire.STATUS, fleet_wire.TELEMETRY, fleet_wire.EVENT)]  # fmt: skip
+    problems = []
+
+    def show(message) -> None:
+        for finding in check.feed(message.topic, message.payload, _historical(message)):
+            if finding.kind == "record":
+                record = finding.record
+                for missing in finding.new_gaps:
+                    print("%s GAP  record %d missing" % (finding.box_id, missing))
+                print("%s #%d %s%s %s" % (finding.box_id, record["seq"], "historical " if finding.historical else "",
+                      record["body"].get("type"), fleet_wire.encode(record["body"]).decode()[:160]))  # fmt: skip
+            elif finding.kind == "refused":
+                problems.append(finding.reason)
+                print("%s REFUSED %s" % (finding.box_id, finding.reason))
+            elif finding.kind == "status" and finding.record is not None:
+                body = finding.record["body"]
+                print("%s status: %s (session %d)" % (finding.box_id, "online" if body["online"] else "offline",
+                      body["session"]))  # fmt: skip
+        sys.stdout.flush()
+
+    _collect(args, topics, args.seconds, show)
+    for box_id, view in sorted(check.boxes.items()):
+        gaps = view.gaps()
+        print("%s: %d records verified, %d duplicates not counted, %d missing%s" % (box_id, view.records,
+              view.duplicates, len(gaps), (": " + ", ".join(map(str, gaps[:20]))) if gaps else ""))  # fmt: skip
+    return 1 if problems else 0
+
+
+def _parse_value(text: str):
+    if text in ("true", "false"):
+        return text == "true"
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
+def run_cmd(args) -> int:
+    key = SignerKey.load(args.key)
+    key_id = fleet_wire.operator_key_id(key.public_bytes)
+    parsed = {}
+    for pair in args.args:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError("command arguments are NAME=VALUE, got %r" % pair)
+        parsed[name] = _parse_value(value)
+    if args.name == "config.set":
+        parsed = {"values": parsed}
+    now = int(time.time())
+    sequence = next_sequence(args.key + ".seq", now)
+    body = {"box_id": args.box, "name": args.name, "args": parsed}
+    command = envelope.sign(commands.COMMAND_KIND, body, key.signing, key_id, now, sequence, now + COMMAND_LIFETIME)
+    results = []
+    client = connect(args, "fleet-%s" % os.urandom(4).hex())
+    client.on_message = lambda _c, _u, message: results.append(message.payload)
+    client.subscribe(fleet_wire.topic(args.box, fleet_wire.RESULT), qos=1)
+    client.loop(0.5)
+    client.publish(fleet_wire.topic(args.box, fleet_wire.COMMAND), fleet_wire.encode(command), qos=1)
+    deadline = time.monotonic() + args.timeout
+    final = None
+    while time.monotonic() < deadline and final is None:
+        client.loop(0.1)
+        while results:
+            try:
+                result = fleet_wire.decode(results.pop(0))
+            except fleet_wire.WireError:
+                continue
+            body = result.get("body", {}) if isinstance(result, dict) else {}
+            if body.get("command_key_id") != key_id or body.get("command_seq") != sequence:
+                continue
+            print("%s: %s%s" % (body["outcome"], body["reason"], ("\n" + fleet_wire.encode(body["data"]).decode())
+                                if body.get("data") else ""))  # fmt: skip
+            if body["outcome"] != commands.ACCEPTED:
+                final = body["outcome"]
+    client.disconnect()
+    if final is None:
+        print("no final result from box %s within %d s (is it online?)" % (args.box, args.timeout))
+        return 3
+    return 0 if final == commands.SUCCEEDED else 1
+
+
+def next_sequence(path: str, now: int) -> int:
+    """Command numbers rise: above the last one sent with this key, and at least the time in milliseconds (so a
+    lost state file cannot make a box refuse every command as a replay)."""
+    last = 0
+    try:
+        with open(path) as handle:
+            last = int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        last = 0
+    sequence = max(last + 1, now * 1000)
+    with open(path + ".new", "w") as handle:
+        handle.write(str(sequence))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(path + ".new", path)
+    return sequence
+
+
+def _broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker-host", default="127.0.0.1")
+    parser.add_argument("--broker-port", type=int, default=1883)
+    parser.add_argument("--ca-file", default="", help="the broker's CA, for TLS")
+    parser.add_argument("--cert-file", default="")
+    parser.add_argument("--key-file", default="")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    keygen = sub.add_parser("keygen", help="make an operator key that signs commands")
+    keygen.add_argument("-o", "--output", required=True)
+    keygen.set_defaults(run=run_keygen)
+    boxes = sub.add_parser("boxes", help="a table of every box from its retained status")
+    _broker(boxes)
+    boxes.add_argument("--seconds", type=float, default=2.0, help="how long to gather retained status")
+    boxes.set_defaults(run=run_boxes)
+    watch = sub.add_parser("watch", help="live telemetry, signatures and chain verified, gaps flagged")
+    watch.add_argument("box", nargs="?", help="one box id (default: all)")
+    _broker(watch)
+    watch.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    watch.set_defaults(run=run_watch)
+    cmd = sub.add_parser("cmd", help="sign a command, send it, wait for its result")
+    cmd.add_argument("box")
+    cmd.add_argument("name", help="job.pause, job.resume, job.cancel, queue.list, config.set, logs.fetch, ...")
+    cmd.add_argument("args", nargs="*", help="NAME=VALUE arguments")
+    cmd.add_argument("--key", required=True, help="the operator's secret key file")
+    cmd.add_argument("--timeout", type=int, default=30)
+    _broker(cmd)
+    cmd.set_defaults(run=run_cmd)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
+    except SignerKeyError as exc:
+        print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
+    except OSError as exc:
+        print("%s: %s: %s" % (PROGRAM, exc.filename, exc.strerror or exc), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
