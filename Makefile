@@ -28,9 +28,11 @@ $(BENCH_STAMP): constraints-bench.txt
 run: $(STAMP)
 	$(BIN)/mipai-box demo --data-dir .demo-box
 
-# The browser tests drive Debian's chromium (Playwright cannot download browsers here).
+# The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
+# real Mosquitto on loopback.
 test: $(STAMP)
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && command -v mosquitto >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mosquitto; }
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(BENCH_STAMP)

@@ -93,7 +93,8 @@ class TelemetryCheck:
         view.records += 1
         if view.first is None or signed["seq"] < view.first:
             view.first = signed["seq"]
-        new_gaps = range(view.highest + 1, signed["seq"]) if view.highest else ()  # numbers skipped (they may still arrive later)
+        # numbers skipped since the last record (they may still arrive later)
+        new_gaps = range(view.highest + 1, signed["seq"]) if view.highest else ()
         view.highest = max(view.highest, signed["seq"])
         view.last_seen = max(view.last_seen, signed["ts"])
         return Finding("record", view.box_id, record=signed, historical=historical, new_gaps=new_gaps)

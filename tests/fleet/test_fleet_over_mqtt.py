@@ -1,0 +1,289 @@
+"""The box's fleet agent against a real Mosquitto on loopback: telemetry arrives complete, signed and chained,
+survives a broker outage and a killed box, and signed commands are obeyed or refused with the reason."""
+
+import base64
+import hashlib
+import itertools
+import json
+import signal
+import sqlite3
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from chain_client import canonical, commands, envelope, fleet_wire
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from fleet.telemetry_check import TelemetryCheck
+from secure_print import keytext
+from secure_print.signer_key import SignerKey
+from tests.box.test_daemon import Daemon, job_row, wait_for
+from tests.box.test_print_command import World
+from tests.mosquitto import Listener, Mosquitto
+
+BOX_TOPICS = "%s/+/#" % fleet_wire.PREFIX
+
+
+@pytest.fixture
+def broker(tmp_path):
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    mosquitto = Mosquitto(directory).start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture
+def operator():
+    return SignerKey.generate(keytext.OPERATOR)
+
+
+@pytest.fixture
+def world(tmp_path):
+    world = World(tmp_path)
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    return world
+
+
+def fleet_daemon(world: World, broker: Mosquitto, printer_path: str, operator: SignerKey) -> Daemon:
+    daemon = Daemon(world, printer_path)
+    with open(daemon.config, "a") as config:
+        config.write('[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = %d\nidle_telemetry_seconds = 5\n'
+                     'operators = ["%s"]\n' % (broker.port, operator.public_text))  # fmt: skip
+    return daemon
+
+
+def outbox_count(world: World) -> int:
+    with sqlite3.connect(str(world.data_dir / "outbox.sqlite")) as db:
+        return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+
+def checked(listener: Listener) -> TelemetryCheck:
+    check = TelemetryCheck()
+    refused = []
+    for topic, payload, historical in listener.take():
+        for finding in check.feed(topic, payload, historical):
+            if finding.kind == "refused":
+                refused.append(finding.reason)
+    assert refused == []
+    return check
+
+
+def records(listener: Listener, box_id: str) -> dict:
+    """sequence -> (envelope, historical) of every telemetry and event record seen (duplicates collapse)."""
+    seen = {}
+    for topic, payload, historical in listener.take():
+        if topic.endswith("/telemetry") or topic.endswith("/event"):
+            signed = json.loads(payload)
+            seen.setdefault(signed["seq"], (signed, historical))
+    return seen
+
+
+def test_a_prints_telemetry_arrives_complete_signed_and_chained(world, broker, operator):
+    listener = Listener(broker, [BOX_TOPICS])
+    job = world.seal("--max-prints", "5")
+    with VirtualPrinterProcess("--planner-moves", "8", "--move-time-scale", "0.1") as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        try:
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "done", "the job to finish", timeout=120)
+            time.sleep(1.5)
+            wait_for(lambda: outbox_count(world) == 0, "the outbox to drain")
+        finally:
+            assert daemon.stop() == 0
+    listener.close()
+    check = checked(listener)
+    view = check.boxes[world.box_id]
+    assert view.chain.gaps() == [] and view.highest == view.records > 0
+    body_types = [record.get("type") for record in (r[0]["body"] for r in records(listener, world.box_id).values())]
+    assert "sample" in body_types and "broker" in body_types
+    job_states = [r[0]["body"]["state"] for r in records(listener, world.box_id).values()
+                  if r[0]["body"].get("type") == "job"]  # fmt: skip
+    assert job_states[-2:] == ["printing", "done"]
+    printing = [r[0] for r in records(listener, world.box_id).values()
+                if r[0]["body"].get("type") == "sample" and r[0]["body"]["printer"] == "printing"]  # fmt: skip
+    assert len(printing) >= 3 and printing[-1]["body"]["job"]["lines"] == job_row(world)["source_lines"]
+    stamps = [r["ts"] for r in printing]
+    assert max(b - a for a, b in itertools.pairwise(stamps)) <= 2  # about 1 Hz while printing
+    final = [fleet_wire.decode(p) for t, p, _h in listener.take() if t.endswith("/status")][-1]
+    assert fleet_wire.verify_status(world.box_id, final)["online"] is False  # said on the way out
+
+
+def test_a_broker_outage_mid_print_loses_nothing_and_keeps_order(world, broker, operator):
+    listener = Listener(broker, [BOX_TOPICS])
+    job = world.seal("--max-prints", "5")
+    with VirtualPrinterProcess("--planner-moves", "8", "--move-time-scale", "0.6") as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        try:
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: (job_row(world)["last_source_line"] or 0) > 300, "the print to get going")
+            broker.stop()
+            time.sleep(60)
+            assert job_row(world)["state"] == "printing"
+            waiting = outbox_count(world)
+            assert waiting >= 50  # a minute of 1 Hz samples waited in the outbox
+            broker.start()
+            wait_for(lambda: job_row(world)["state"] == "done", "the job to finish", timeout=120)
+            time.sleep(1.5)
+            wait_for(lambda: outbox_count(world) == 0, "the outbox to drain")
+        finally:
+            assert daemon.stop() == 0
+    time.sleep(0.5)
+    listener.close()
+    check = checked(listener)
+    view = check.boxes[world.box_id]
+    assert view.chain.gaps() == [], "records lost in the outage"
+    assert view.records == view.highest
+    seen = records(listener, world.box_id)
+    historical = [seq for seq, (_signed, flag) in seen.items() if flag]
+    assert len(historical) >= 50  # what waited out the outage came marked historical
+    arrival = [json.loads(p)["seq"] for t, p, _h in listener.take() if t.endswith("/telemetry") or t.endswith("/event")]
+    first_arrival = list(dict.fromkeys(arrival))
+    assert first_arrival == sorted(first_arrival), "records arrived out of order"
+
+
+def test_a_killed_box_publishes_what_its_outbox_held_after_restart(world, broker, operator):
+    listener = Listener(broker, [BOX_TOPICS])
+    with VirtualPrinterProcess() as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        wait_for(lambda: world.box_id in checked(listener).boxes, "the box to come online")
+        broker.stop()
+        assert world.box("queue", "add", world.seal("--max-prints", "5")).returncode == 0
+        wait_for(lambda: job_row(world)["state"] == "done", "the job to finish", timeout=120)
+        wait_for(lambda: outbox_count(world) >= 4, "records to wait in the outbox")
+        waiting = outbox_count(world)
+        assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+        broker.start()
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        try:
+            time.sleep(1.5)
+            wait_for(lambda: outbox_count(world) == 0, "the outbox to drain")
+        finally:
+            assert daemon.stop() == 0
+    listener.close()
+    view = checked(listener).boxes[world.box_id]
+    assert view.chain.gaps() == [] and view.records == view.highest >= waiting
+    states = [r[0]["body"].get("state") for r in records(listener, world.box_id).values()]
+    assert "done" in states  # the job's end, recorded while the broker was down, arrived
+
+
+class Operator:
+    """Sends commands signed by `key` (or raw payloads) to one box and collects the box's results."""
+
+    def __init__(self, broker: Mosquitto, box_id: str, key: SignerKey) -> None:
+        self.box_id = box_id
+        self.key = key
+        self.key_id = fleet_wire.operator_key_id(key.public_bytes)
+        self.results = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="op-test", protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda _c, _u, message: self.results.append(fleet_wire.decode(message.payload))
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.subscribe(fleet_wire.topic(box_id, fleet_wire.RESULT), qos=1)
+        self.client.loop_start()
+        time.sleep(0.3)
+        self.sequence = 0
+
+    def sign(self, name: str, args=None, box_id=None, expires_in=300, sequence=None, key=None) -> dict:
+        if sequence is None:
+            self.sequence += 1
+            sequence = self.sequence
+        body = {"box_id": box_id or self.box_id, "name": name, "args": args or {}}
+        now = int(time.time())
+        signing = (key or self.key).signing
+        key_id = fleet_wire.operator_key_id((key or self.key).public_bytes)
+        return envelope.sign(commands.COMMAND_KIND, body, signing, key_id, now, sequence, now + expires_in)
+
+    def send(self, payload) -> dict:
+        """Publish and wait for the next result; returns its verified body."""
+        count = len(self.results)
+        raw = payload if isinstance(payload, bytes) else canonical.encode(payload)
+        self.client.publish(fleet_wire.topic(self.box_id, fleet_wire.COMMAND), raw, qos=1)
+        wait_for(lambda: len(self.results) > count, "the box's result", timeout=20)
+        return self.results[count]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_commands_are_run_only_when_signed_for_this_box_new_and_unexpired(world, broker, operator):
+    with VirtualPrinterProcess() as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        listener = Listener(broker, [fleet_wire.topic(world.box_id, fleet_wire.STATUS)], client_id="status")
+        wait_for(lambda: world.box_id in checked(listener).boxes, "the box to come online")
+        box_key = checked(listener).boxes[world.box_id].key
+        listener.close()
+        ops = Operator(broker, world.box_id, operator)
+        try:
+
+            def verified(result: dict) -> dict:
+                return envelope.verify(result, box_key)  # every result is signed by the box
+
+            ok = verified(ops.send(ops.sign("queue.list")))
+            assert ok["outcome"] == "succeeded" and ok["data"] == {"jobs": []}
+
+            stranger = SignerKey.generate(keytext.OPERATOR)
+            forged = verified(ops.send(ops.sign("reboot", key=stranger)))
+            assert forged["outcome"] == "rejected" and "not trusted" in forged["reason"]
+
+            tampered = ops.sign("config.set", {"values": {"printer.material": "PLA"}})
+            tampered["body"]["args"]["values"]["printer.material"] = "ABS"
+            assert "signature does not verify" in verified(ops.send(tampered))["reason"]
+
+            unsigned = {"box_id": world.box_id, "name": "reboot", "args": {}}
+            assert verified(ops.send(unsigned))["outcome"] == "rejected"
+
+            other_box = verified(ops.send(ops.sign("reboot", box_id="aaaaaaaaaaaaaaaa")))
+            assert other_box["outcome"] == "rejected" and "not this one" in other_box["reason"]
+
+            expired = verified(ops.send(ops.sign("reboot", expires_in=-5)))
+            assert expired["outcome"] == "rejected" and "expired" in expired["reason"]
+
+            with open(world.seal("--max-prints", "5"), "rb") as handle:
+                job = handle.read()
+            submit = ops.sign("job.submit", {"data": base64.b64encode(job).decode(),
+                                             "sha256": hashlib.sha256(job).hexdigest(), "title": "vase"})  # fmt: skip
+            queued = verified(ops.send(submit))
+            assert queued["outcome"] == "succeeded" and queued["data"]["job"] == 1
+            again = verified(ops.send(submit))
+            assert again == queued  # a duplicate gets the stored result; nothing is queued twice
+            wait_for(lambda: job_row(world)["state"] == "done", "the submitted job to print", timeout=120)
+
+            reused = verified(ops.send(ops.sign("queue.list", sequence=1)))
+            assert reused["outcome"] == "rejected" and "already used number 1" in reused["reason"]
+            replayed = verified(ops.send(ops.sign("queue.list", sequence=3)))  # 3 was the refused tampered one
+            assert replayed["outcome"] == "rejected" and "replayed" in replayed["reason"]
+
+            bad_value = verified(ops.send(ops.sign("config.set", {"values": {"printer.material": "no such!"}})))
+            assert bad_value["outcome"] == "failed" and "nothing was changed" in bad_value["reason"]
+            unknown = verified(ops.send(ops.sign("format.disk")))
+            assert unknown["outcome"] == "rejected" and "unknown command" in unknown["reason"]
+            refused_reboot = verified(ops.send(ops.sign("reboot", {"force": "yes"})))
+            assert refused_reboot["outcome"] == "rejected" and "force" in refused_reboot["reason"]
+            listing = verified(ops.send(ops.sign("queue.list")))
+            assert [job["state"] for job in listing["data"]["jobs"]] == ["done"]
+        finally:
+            ops.close()
+            assert daemon.stop() == 0
+
+
+def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker, operator):
+    with VirtualPrinterProcess() as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        ops = Operator(broker, world.box_id, operator)
+        try:
+            wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
+            time.sleep(0.5)
+            for payload, why in (
+                (b"\x00\xff junk \x80", "not canonical JSON"),
+                (b"[" * 5000 + b"]" * 5000, "nested"),
+                (b"x" * (fleet_wire.MAX_PAYLOAD + 1), "over the"),
+                (b'{"kind": "cmd"}', "not canonical"),
+                (b"[]", "not a signed command"),
+            ):
+                result = ops.send(payload)["body"]
+                assert result["outcome"] == "rejected" and why in result["reason"], (payload[:20], result)
+            assert ops.send(ops.sign("identify"))["body"]["outcome"] == "succeeded"
+        finally:
+            ops.close()
+            assert daemon.stop() == 0
