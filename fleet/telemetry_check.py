@@ -33,7 +33,6 @@ class BoxView:
         self.first = None  # the lowest number seen: a watcher that joins late owes nothing before it
         self.last_seen = 0
 
-
     def gaps(self) -> list:
         """Numbers missing between the first and the highest record seen."""
         return [n for n in self.chain.gaps() if n > (self.first or 0)]
