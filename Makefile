@@ -39,6 +39,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/stream_bench.py --peer-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 	$(BIN)/python bench/sealed_bench.py $(SEALED_BENCH_ARGS)
 	$(BIN)/python bench/daemon_bench.py
+	$(BIN)/python bench/fleet_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -112,7 +112,7 @@ def test_a_prints_telemetry_arrives_complete_signed_and_chained(world, broker, o
 def test_a_broker_outage_mid_print_loses_nothing_and_keeps_order(world, broker, operator):
     listener = Listener(broker, [BOX_TOPICS])
     job = world.seal("--max-prints", "5")
-    with VirtualPrinterProcess("--move-time-scale", "0.4") as printer:
+    with VirtualPrinterProcess("--move-time-scale", "1.5") as printer:  # about 100 s
         daemon = fleet_daemon(world, broker, printer.path, operator).start()
         try:
             assert world.box("queue", "add", job).returncode == 0
