@@ -5,6 +5,7 @@ import sys
 
 from box import (
     data_dir,
+    enrol_command,
     import_command,
     keys_command,
     print_command,
@@ -21,6 +22,7 @@ _COMMANDS = (
     ("queue", queue_command, "the daemon's job queue: add, list, pause, resume, cancel"),
     ("keys", keys_command, "the box's identity: box id and public keys"),
     ("trust", trust_command, "designer and network keys this box accepts jobs from"),
+    ("enrol", enrol_command, "fleet enrolment: the request for the fleet CA, and the certificate it issued"),
     ("print", print_command, "verify a sealed job, then print it"),
     ("import", import_command, "seal your own G-code to this box"),
     ("stream", stream_command, "stream your own plaintext G-code to a printer (diagnostics)"),
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module, summary in _COMMANDS:
         # Commands with actions (`keys show`) take the options after the action, so the action carries them.
-        nested = module in (keys_command, trust_command, queue_command)
+        nested = module in (keys_command, trust_command, queue_command, enrol_command)
         command = commands.add_parser(name, help=summary, parents=[] if nested else [common])
         if name == "demo":
             run_command.add_demo_arguments(command, common)

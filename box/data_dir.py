@@ -32,3 +32,9 @@ def spool_dir(path: str) -> str:
     spool = os.path.join(path, "spool")
     os.makedirs(spool, mode=0o700, exist_ok=True)
     return spool
+
+
+def fleet_tls_files(path: str) -> dict:
+    """Where `mipai-box enrol install` keeps the fleet CA, the box's certificate and its key in PEM."""
+    directory = os.path.join(path, "fleet")
+    return {name: os.path.join(directory, name) for name in ("ca.crt", "box.crt", "box.key")}

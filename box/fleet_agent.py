@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from box import fleet_commands, telemetry
+from box import data_dir, fleet_commands, telemetry
 from box.command_log import CommandLog
 from box.outbox import EVENT, SAMPLE, Outbox
 from box.store import Store
@@ -164,9 +164,14 @@ class FleetAgent:
         client.will_set(self.topic(fleet_wire.STATUS), fleet_wire.encode(will), qos=1, retain=True)
         tls = self.settings.get("fleet", "tls")
         if tls:
-            client.tls_set(ca_certs=self.settings.get("fleet", "ca_file"),
-                           certfile=self.settings.get("fleet", "cert_file"),
-                           keyfile=self.settings.get("fleet", "key_file"))  # fmt: skip
+            enrolled = data_dir.fleet_tls_files(self.root)
+            try:
+                client.tls_set(ca_certs=self.settings.get("fleet", "ca_file") or enrolled["ca.crt"],
+                               certfile=self.settings.get("fleet", "cert_file") or enrolled["box.crt"],
+                               keyfile=self.settings.get("fleet", "key_file") or enrolled["box.key"])  # fmt: skip
+            except (OSError, ValueError) as exc:
+                log.warning("cannot use the fleet certificate (run mipai-box enrol): %s", exc)
+                return False
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

@@ -2,6 +2,7 @@
 signed commands that wait for their result."""
 
 import argparse
+import datetime
 import os
 import sys
 import time
@@ -9,7 +10,9 @@ import time
 import paho.mqtt.client as mqtt
 
 from chain_client import commands, envelope, fleet_wire
+from fleet.ca import CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
+from provisioning import enrolment
 from secure_print import keytext
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
 
@@ -181,6 +184,48 @@ def next_sequence(path: str, now: int) -> int:
     return sequence
 
 
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def run_ca(args) -> int:
+    if args.ca_action == "init":
+        ca = FleetCA.init(args.dir, args.name, _now())
+        print("fleet CA %r created in %s (keep ca.key offline; mode 0600)" % (args.name, args.dir))
+        print("boxes and brokers trust %s" % os.path.join(ca.directory, "ca.crt"))
+        return 0
+    ca = FleetCA(args.dir)
+    if args.ca_action == "token":
+        token = ca.new_token(_now(), args.hours)
+        print("one-time enrolment token, valid %d hours (for one box's setup page or first-boot file):" % args.hours)
+        print(token)
+    elif args.ca_action == "operator":
+        certificate, key = ca.issue_key_pair(args.name, args.output, _now())
+        print("operator client certificate %s and key %s; run `ca broker` again to let it in" % (certificate, key))
+    elif args.ca_action == "broker":
+        config = ca.broker_config(args.output, args.port, args.host or ["127.0.0.1"], _now(), args.user)
+        print("broker configuration written: mosquitto -c %s" % config)
+    elif args.ca_action == "boxes":
+        for box_id, entry in sorted(ca.boxes().items()):
+            print("%s  enrolled %s  claim code %s" % (box_id, entry["enrolled"], entry["claim_code"]))
+    return 0
+
+
+def run_enroll(args) -> int:
+    ca = FleetCA(args.dir)
+    try:
+        with open(args.request, "rb") as handle:
+            request = handle.read(enrolment.MAX_REQUEST_BYTES + 1)
+        certificate = ca.enrol(request, _now())
+    except (CAError, enrolment.EnrolmentError) as exc:
+        raise UsageError("enrolment refused: %s; no certificate was issued" % exc) from exc
+    with open(args.output, "wb") as handle:
+        handle.write(certificate)
+    print("certificate for the box written to %s; on the box: mipai-box enrol install %s --ca %s" % (
+        args.output, args.output, os.path.join(args.dir, "ca.crt")))  # fmt: skip
+    return 0
+
+
 def _broker(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, default=1883)
@@ -195,6 +240,32 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="make an operator key that signs commands")
     keygen.add_argument("-o", "--output", required=True)
     keygen.set_defaults(run=run_keygen)
+    ca = sub.add_parser("ca", help="the fleet CA: init, token, operator, broker, boxes")
+    ca_actions = ca.add_subparsers(dest="ca_action", required=True)
+    for name, summary in (("init", "create the fleet CA"), ("token", "a one-time enrolment token for one box"),
+                          ("operator", "a client certificate for an operator's fleet tools"),
+                          ("broker", "server certificate, ACL and mosquitto.conf for mutual TLS"),
+                          ("boxes", "the boxes this CA enrolled")):  # fmt: skip
+        action = ca_actions.add_parser(name, help=summary)
+        action.add_argument("--dir", required=True, help="the CA's directory")
+        if name == "init":
+            action.add_argument("--name", default="MIP.AI fleet CA")
+        if name == "token":
+            action.add_argument("--hours", type=int, default=24)
+        if name == "operator":
+            action.add_argument("name", help="fleet-NAME")
+        if name in ("operator", "broker"):
+            action.add_argument("-o", "--output", required=True, help="directory to write to")
+        if name == "broker":
+            action.add_argument("--port", type=int, default=8883)
+            action.add_argument("--host", action="append", default=None, help="address or name (repeatable)")
+            action.add_argument("--user", default="", help="the user Mosquitto runs as; it must read the folder")
+        action.set_defaults(run=run_ca)
+    enroll = sub.add_parser("enroll", help="check a box's enrolment request and issue its certificate")
+    enroll.add_argument("request")
+    enroll.add_argument("--dir", required=True, help="the CA's directory")
+    enroll.add_argument("-o", "--output", required=True)
+    enroll.set_defaults(run=run_enroll)
     boxes = sub.add_parser("boxes", help="a table of every box from its retained status")
     _broker(boxes)
     boxes.add_argument("--seconds", type=float, default=2.0, help="how long to gather retained status")
@@ -219,7 +290,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, CAError) as exc:
         print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
     except SignerKeyError as exc:
         print("%s: %s" % (PROGRAM, exc), file=sys.stderr)

@@ -2,6 +2,7 @@
 Persistence is on, so the test's own subscriber (a persistent MQTT 5 session) keeps what was queued for it
 across a restart, as a fleet's verifier would."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -19,15 +20,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+RUN_AS = "root" if os.geteuid() == 0 else ""  # as root, Mosquitto would drop to a user who cannot read tmp_path
+
+
 class Mosquitto:
-    def __init__(self, directory) -> None:
+    """Anonymous on a loopback port; or, given `config` (a mosquitto.conf of its own), that broker on `port`."""
+
+    def __init__(self, directory, config=None, port=None) -> None:
         self.directory = directory
-        self.port = free_port()
-        self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
-            "max_queued_messages 0\nlog_dest file %s\n" % (self.port, directory, directory / "mosquitto.log")
-        )
+        self.port = port or free_port()
+        self.config = config or directory / "mosquitto.conf"
+        if config is None:
+            self.config.write_text(
+                "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
+                "max_queued_messages 0\nlog_dest file %s\n%s"
+                % (self.port, directory, directory / "mosquitto.log", "user %s\n" % RUN_AS if RUN_AS else "")
+            )
         self.process = None
 
     def start(self) -> "Mosquitto":
