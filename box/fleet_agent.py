@@ -37,6 +37,7 @@ MAX_IN_FLIGHT = 100
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 CAPS_EVERY_SECONDS = 60.0
 LOOP_SECONDS = 0.05
+STATUS_CHECK_SECONDS = 1.0
 
 
 def backoff_delay(attempt: int, rng=random.random) -> float:
@@ -70,6 +71,7 @@ class FleetAgent:
         self.thread = threading.Thread(target=self._run, name="fleet", daemon=True)
         self._client = None
         self._connecting = False
+        self._status_published = None
         self._session = 0
         self._connected_at = 0.0
         self._in_flight = {}  # message id -> outbox sequence number
@@ -104,7 +106,7 @@ class FleetAgent:
         schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
         jobs = telemetry.JobWatch()
         printer_seen = None
-        attempt, next_try, caps_at = 0, 0.0, 0.0
+        attempt, next_try, caps_at, status_at = 0, 0.0, 0.0, 0.0
         log.info("fleet agent for broker %s:%d; %d records wait in the outbox", self.host, self.port,
                  self.outbox.count())  # fmt: skip
         try:
@@ -134,6 +136,10 @@ class FleetAgent:
                     self._event(change, now)
                 if schedule.due(now, self.worker.printing):
                     self._sample(now)
+                if self.connected and now >= status_at:
+                    status_at = now + STATUS_CHECK_SECONDS
+                    if self._status_state() != self._status_published:
+                        self._publish_status()  # the retained status follows printer, job and material
                 self._finish_downloads(now)
                 if now >= caps_at:
                     caps_at = now + CAPS_EVERY_SECONDS
@@ -216,13 +222,17 @@ class FleetAgent:
         self._in_flight.clear()
         self._published.clear()
 
-    def _publish_status(self) -> None:
-        state = {
+    def _status_state(self) -> dict:
+        return {
             "printer": _printer_name(self.worker.printer),
             "printing": self.worker.printing,
             "name": self.store.get_setting("box.name", "") or "",
             "material": self.store.get_setting("printer.material", "") or "",
         }
+
+    def _publish_status(self) -> None:
+        state = self._status_state()
+        self._status_published = state
         signed = fleet_wire.status(self.box, self._session, True, int(time.time()), state)
         self._client.publish(self.topic(fleet_wire.STATUS), fleet_wire.encode(signed), qos=1, retain=True)
 

@@ -2,7 +2,10 @@
 signed commands that wait for their result."""
 
 import argparse
+import base64
 import datetime
+import fnmatch
+import hashlib
 import os
 import sys
 import time
@@ -18,6 +21,7 @@ from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
 
 PROGRAM = "mipai-fleet"
 COMMAND_LIFETIME = 300  # seconds a signed command stays valid
+INLINE_JOB_LIMIT = 192 * 1024  # the box's limit for a job sent inside the command
 
 
 class UsageError(Exception):
@@ -123,8 +127,6 @@ def _parse_value(text: str):
 
 
 def run_cmd(args) -> int:
-    key = SignerKey.load(args.key)
-    key_id = fleet_wire.operator_key_id(key.public_bytes)
     parsed = {}
     for pair in args.args:
         name, equals, value = pair.partition("=")
@@ -133,16 +135,24 @@ def run_cmd(args) -> int:
         parsed[name] = _parse_value(value)
     if args.name == "config.set":
         parsed = {"values": parsed}
+    return send_command(args, args.box, args.name, parsed)
+
+
+def send_command(args, box_id: str, name: str, arguments: dict) -> int:
+    """Sign a command, publish it, print the box's results until the final one; the exit status says how it
+    ended (0 succeeded, 1 rejected or failed, 3 no answer)."""
+    key = SignerKey.load(args.key)
+    key_id = fleet_wire.operator_key_id(key.public_bytes)
     now = int(time.time())
     sequence = next_sequence(args.key + ".seq", now)
-    body = {"box_id": args.box, "name": args.name, "args": parsed}
+    body = {"box_id": box_id, "name": name, "args": arguments}
     command = envelope.sign(commands.COMMAND_KIND, body, key.signing, key_id, now, sequence, now + COMMAND_LIFETIME)
     results = []
     client = connect(args, "fleet-%s" % os.urandom(4).hex())
     client.on_message = lambda _c, _u, message: results.append(message.payload)
-    client.subscribe(fleet_wire.topic(args.box, fleet_wire.RESULT), qos=1)
+    client.subscribe(fleet_wire.topic(box_id, fleet_wire.RESULT), qos=1)
     client.loop(0.5)
-    client.publish(fleet_wire.topic(args.box, fleet_wire.COMMAND), fleet_wire.encode(command), qos=1)
+    client.publish(fleet_wire.topic(box_id, fleet_wire.COMMAND), fleet_wire.encode(command), qos=1)
     deadline = time.monotonic() + args.timeout
     final = None
     while time.monotonic() < deadline and final is None:
@@ -161,9 +171,59 @@ def run_cmd(args) -> int:
                 final = body["outcome"]
     client.disconnect()
     if final is None:
-        print("no final result from box %s within %d s (is it online?)" % (args.box, args.timeout))
+        print("no final result from box %s within %d s (is it online?)" % (box_id, args.timeout))
         return 3
     return 0 if final == commands.SUCCEEDED else 1
+
+
+def pick_box(boxes: dict, material: str, printer: str, among) -> str:
+    """An online, idle box whose loaded material and printer fit (from retained status); the oldest-seen first
+    is not preferred: the one idle longest is unknown here, so the choice is by box id, stable and simple."""
+    for box_id, view in sorted(boxes.items()):
+        status = view.status or {}
+        state = status.get("state", {})
+        if among and box_id not in among:
+            continue
+        if not status.get("online") or state.get("printing") or not state.get("printer"):
+            continue
+        if material and state.get("material", "").upper() != material.upper():
+            continue
+        if printer and not fnmatch.fnmatchcase(state.get("printer", ""), printer):
+            continue
+        return box_id
+    return ""
+
+
+def run_dispatch(args) -> int:
+    try:
+        with open(args.job, "rb") as handle:
+            job = handle.read(INLINE_JOB_LIMIT + 1)
+    except OSError as exc:
+        raise UsageError("cannot read %s: %s" % (args.job, exc.strerror)) from exc
+    digest = hashlib.sha256(job).hexdigest() if not args.url else args.sha256
+    if args.url and not args.sha256:
+        raise UsageError("--url needs --sha256 (the job file's SHA-256, which the box checks)")
+    if not args.url and len(job) > INLINE_JOB_LIMIT:
+        raise UsageError("the job is over %d bytes: put it on https or an IPFS gateway and pass --url and --sha256"
+                         % INLINE_JOB_LIMIT)  # fmt: skip
+    box = args.to
+    if not box:
+        check = TelemetryCheck()
+        _collect(args, ["%s/+/%s" % (fleet_wire.PREFIX, fleet_wire.STATUS)], 2.0,
+                 lambda m: check.feed(m.topic, m.payload))  # fmt: skip
+        among = set(args.among.split(",")) if args.among else set()
+        box = pick_box(check.boxes, args.material, args.printer, among)
+        if not box:
+            print("no online, idle box fits (material %s, printer %s)" % (args.material or "any",
+                  args.printer or "any"))  # fmt: skip
+            return 3
+        print("dispatching to box %s" % box)
+    arguments = {"sha256": digest, "title": os.path.basename(args.job)}
+    if args.url:
+        arguments["url"] = args.url
+    else:
+        arguments["data"] = base64.b64encode(job).decode()
+    return send_command(args, box, "job.submit", arguments)
 
 
 def next_sequence(path: str, now: int) -> int:
@@ -261,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--host", action="append", default=None, help="address or name (repeatable)")
             action.add_argument("--user", default="", help="the user Mosquitto runs as; it must read the folder")
         action.set_defaults(run=run_ca)
+    dispatch = sub.add_parser("dispatch", help="send a sealed job to one box, or to any idle box that fits")
+    dispatch.add_argument("job", help="the .mipjob file")
+    target = dispatch.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", help="the box id")
+    target.add_argument("--any", action="store_true", help="an online, idle box whose printer and material fit")
+    dispatch.add_argument("--material", default="", help="with --any: the material the job needs")
+    dispatch.add_argument("--printer", default="", help="with --any: a pattern on the printer's name")
+    dispatch.add_argument("--among", default="", help="with --any: the box ids the job is sealed to, comma-separated")
+    dispatch.add_argument("--url", default="", help="where the box downloads the job (large jobs)")
+    dispatch.add_argument("--sha256", default="", help="with --url: the job file's SHA-256")
+    dispatch.add_argument("--key", required=True, help="the operator's secret key file")
+    dispatch.add_argument("--timeout", type=int, default=60)
+    _broker(dispatch)
+    dispatch.set_defaults(run=run_dispatch)
     enroll = sub.add_parser("enroll", help="check a box's enrolment request and issue its certificate")
     enroll.add_argument("request")
     enroll.add_argument("--dir", required=True, help="the CA's directory")

@@ -7,6 +7,8 @@ import itertools
 import json
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 
 import paho.mqtt.client as mqtt
@@ -286,4 +288,37 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
             assert ops.send(ops.sign("identify"))["body"]["outcome"] == "succeeded"
         finally:
             ops.close()
+            assert daemon.stop() == 0
+
+
+def fleet_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True, text=True, timeout=90)
+
+
+def test_the_operator_command_line_configures_dispatches_and_watches(world, broker, operator, tmp_path):
+    key_file = tmp_path / "op.key"
+    key_file.write_text(operator.to_text())
+    port = ["--broker-port", str(broker.port)]
+    with VirtualPrinterProcess() as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        try:
+            wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
+            material = fleet_cli("cmd", world.box_id, "config.set", "printer.material=petg", "--key", str(key_file),
+                                 *port)  # fmt: skip
+            assert material.returncode == 0 and "succeeded: set printer.material" in material.stdout, material
+            bad = fleet_cli("cmd", world.box_id, "config.set", "printer.port=/dev/x", "--key", str(key_file), *port)
+            assert bad.returncode == 1 and "cannot be set remotely" in bad.stdout
+            job = world.seal("--max-prints", "5")
+            none_fits = fleet_cli("dispatch", job, "--any", "--material", "PLA", "--key", str(key_file), *port)
+            assert none_fits.returncode == 3 and "no online, idle box fits" in none_fits.stdout
+            sent = fleet_cli("dispatch", job, "--any", "--material", "PETG", "--key", str(key_file), *port)
+            assert sent.returncode == 0 and world.box_id in sent.stdout and "queued as job 1" in sent.stdout, sent
+            wait_for(lambda: job_row(world)["state"] == "done", "the dispatched job to print", timeout=120)
+            watched = fleet_cli("watch", world.box_id, "--seconds", "7", *port)
+            assert watched.returncode == 0, watched.stdout
+            assert "status: online" in watched.stdout and "sample" in watched.stdout
+            assert "records verified, 0 duplicates not counted, 0 missing" in watched.stdout
+            table = fleet_cli("boxes", *port).stdout
+            assert any(line.startswith(world.box_id) and " yes " in line for line in table.splitlines()), table
+        finally:
             assert daemon.stop() == 0
