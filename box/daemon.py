@@ -16,6 +16,7 @@ from aiohttp import web
 
 from box import button_gestures, data_dir
 from box.fleet_agent import FleetAgent
+from box.log_ring import LogRing
 from box.network_watch import NetworkWatch
 from box.panel import Panel
 from box.print_worker import PrintWorker
@@ -51,9 +52,11 @@ class Daemon:
         self.root = root
         self.settings = settings
         self.stop_requested = threading.Event()
+        self.log_ring = LogRing()
 
     async def run(self) -> int:
         _return_large_blocks_to_the_system()
+        logging.getLogger("mipai").addHandler(self.log_ring)
         box = identity.load_or_create(self.root)
         store = Store(os.path.join(self.root, "box.sqlite"))
         try:
@@ -101,7 +104,8 @@ class Daemon:
         fleet = FleetAgent(self.root, self.settings, box, worker, spool, self.stop_requested,
                            identify=lambda: loop.call_soon_threadsafe(
                                lambda: loop.create_task(panel.act(button_gestures.IDENTIFY))),
-                           reboot=lambda: loop.call_soon_threadsafe(self._reboot, stopped))  # fmt: skip
+                           reboot=lambda: loop.call_soon_threadsafe(self._reboot, stopped),
+                           log_lines=self.log_ring.last)  # fmt: skip
         worker.start()
         if fleet.enabled:
             fleet.start()

@@ -55,7 +55,8 @@ def operator_keys(texts) -> dict:
 
 
 class FleetAgent:
-    def __init__(self, root: str, settings, box, worker, spool, stop: threading.Event, identify=None, reboot=None):
+    def __init__(self, root: str, settings, box, worker, spool, stop: threading.Event, identify=None, reboot=None,
+                 log_lines=None):  # fmt: skip
         self.root = root
         self.settings = settings
         self.box = box
@@ -63,6 +64,7 @@ class FleetAgent:
         self.spool = spool
         self.stop = stop
         self._identify = identify or (lambda: None)
+        self._log_lines = log_lines
         self._reboot = reboot or (lambda: log.warning("reboot requested, but this box cannot reboot itself"))
         self.host = settings.get("fleet", "broker_host")
         self.port = settings.get("fleet", "broker_port")
@@ -102,7 +104,7 @@ class FleetAgent:
         self.commands = CommandLog(os.path.join(self.root, "commands.sqlite"))
         self.gate = self.commands.gate(self.box.box_id, self.operators)
         self.context = fleet_commands.CommandContext(self.store, self.spool, self.worker, self._identify,
-                                                     self._reboot)  # fmt: skip
+                                                     self._reboot, self._log_lines)  # fmt: skip
         schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
         jobs = telemetry.JobWatch()
         printer_seen = None

@@ -2,7 +2,8 @@
 
 A handler gets the command's `args` and returns (outcome, reason, data): succeeded or failed, a reason a person
 can read, and a small JSON object. Bad arguments fail with a message naming the argument; nothing changes then.
-`job.submit` with a URL is slow: it returns `accepted`, and its final result comes from the download thread."""
+`logs.fetch` sends the daemon's recent log lines and the event log, redacted. `job.submit` with a URL is slow:
+it returns `accepted`, and its final result comes from the download thread."""
 
 import base64
 import binascii
@@ -26,7 +27,7 @@ CONFIGURABLE = {
     "printer.material": settings.SCHEMA["printer"]["material"][1],
     "box.name": settings.SCHEMA["box"]["name"][1],
 }
-_SECRET = re.compile(r"(?i)(password|passwd|psk|token|secret|api[_-]?key|claim code)(\S*\s*[:=]?\s*)(\S+)")
+_SECRET = re.compile(r"(?i)\b(password|passwd|psk|token|secret|api[_-]?key|claim code)([\w-]*\s*[:=]\s*|\s+)(\S+)")
 
 
 class CommandArgumentError(ValueError):
@@ -56,8 +57,9 @@ class CommandContext:
     """What handlers may touch: the agent's store connection, the spool, the printer owner, and the hooks for
     what the fleet agent itself does (identify, reboot)."""
 
-    def __init__(self, store, spool, worker, identify, reboot) -> None:
+    def __init__(self, store, spool, worker, identify, reboot, log_lines=None) -> None:
         self.store = store
+        self.log_lines = log_lines or (lambda count: [])
         self.spool = spool
         self.worker = worker
         self.identify = identify
@@ -123,9 +125,10 @@ def logs_fetch(context: CommandContext, args: dict):
     lines = args.get("lines", 100)
     if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= MAX_LOG_LINES:
         raise CommandArgumentError("lines must be a whole number from 1 to %d" % MAX_LOG_LINES)
+    text = [redact(line) for line in context.log_lines(lines)]
     events = context.store.recent_events(lines)
-    text = [redact("%d %s %s" % (int(row["at"]), row["kind"], row["message"])) for row in reversed(events)]
-    return SUCCEEDED, "%d lines" % len(text), {"lines": text}
+    history = [redact("%d %s %s" % (int(row["at"]), row["kind"], row["message"])) for row in reversed(events)]
+    return SUCCEEDED, "%d log lines, %d events" % (len(text), len(history)), {"lines": text, "events": history}
 
 
 def identify(context: CommandContext, args: dict):

@@ -286,6 +286,12 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
                 result = ops.send(payload)["body"]
                 assert result["outcome"] == "rejected" and why in result["reason"], (payload[:20], result)
             assert ops.send(ops.sign("identify"))["body"]["outcome"] == "succeeded"
+            fetched = ops.send(ops.sign("logs.fetch", {"lines": 200}))["body"]
+            assert fetched["outcome"] == "succeeded"
+            text = "\n".join(fetched["data"]["lines"] + fetched["data"]["events"])
+            assert "connected to broker" in text and "claim code [redacted]" in text
+            code = json.loads((world.data_dir / "claim_code.json").read_text())["code"]
+            assert code not in text  # the console shows the claim code; a remote reader does not get it
         finally:
             ops.close()
             assert daemon.stop() == 0
