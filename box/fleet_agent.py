@@ -134,8 +134,9 @@ class FleetAgent:
                         self._event({"type": "printer", "connected": printer_now,
                                      "printer": _printer_name(self.worker.printer)}, now)  # fmt: skip
                     printer_seen = printer_now
-                for change in jobs.changes(self.store.jobs()[-200:]):
-                    self._event(change, now)
+                changes = jobs.changes(self.store.jobs()[-200:])
+                if changes:
+                    self.outbox.append_many(changes, now, EVENT)
                 if schedule.due(now, self.worker.printing):
                     self._sample(now)
                 if self.connected and now >= status_at:

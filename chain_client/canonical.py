@@ -14,8 +14,30 @@ class CanonicalError(ValueError):
 
 
 def _check(value, depth: int) -> None:
+    # Leaves are checked inline (by exact type, the common case) so a record of a few dozen values costs a few
+    # calls, not one per value: the fleet checks every record it receives.
     if depth > MAX_NESTING:
         raise CanonicalError("nested deeper than %d levels" % MAX_NESTING)
+    kind = type(value)
+    if kind is dict:
+        items = value.items()
+        if items and depth + 1 > MAX_NESTING:
+            raise CanonicalError("nested deeper than %d levels" % MAX_NESTING)
+        for key, item in items:
+            if type(key) is not str and not isinstance(key, str):
+                raise CanonicalError("object keys must be strings")
+            leaf = type(item)
+            if leaf is not str and leaf is not int and leaf is not bool and item is not None:
+                _check(item, depth + 1)
+        return
+    if kind is list:
+        if value and depth + 1 > MAX_NESTING:
+            raise CanonicalError("nested deeper than %d levels" % MAX_NESTING)
+        for item in value:
+            leaf = type(item)
+            if leaf is not str and leaf is not int and leaf is not bool and item is not None:
+                _check(item, depth + 1)
+        return
     if value is None or isinstance(value, bool | int | str):
         return
     if isinstance(value, float):

@@ -45,13 +45,23 @@ class ChainVerifier:
         self._hashes = {}  # sequence -> (record hash, prev hash)
 
     def accept(self, signed: dict) -> str:
-        body = envelope.verify(signed, self._public_key)
+        envelope.verify(signed, self._public_key)
+        return self._link(signed, record_hash(signed))
+
+    def accept_encoded(self, data: bytes) -> tuple:
+        """`accept` for a record as it arrived (canonical JSON bytes): (verdict, envelope). Raises EnvelopeError
+        for a record that does not verify, ChainError for one that breaks the chain."""
+        signed = envelope.verify_encoded(data, self._public_key)
+        return self._link(signed, hashlib.sha256(data).hexdigest()), signed
+
+    def _link(self, signed: dict, digest: str) -> str:
+        body = signed["body"]
         if signed["key_id"] != self.key_id or signed["kind"] != self.kind:
             raise ChainError("a %s record of %s in the chain of %s" % (signed["kind"], signed["key_id"], self.key_id))
         previous = body.get("prev")
         if not isinstance(previous, str) or len(previous) != 64:
             raise ChainError("record %d has no link to the one before" % signed["seq"])
-        sequence, digest = signed["seq"], record_hash(signed)
+        sequence = signed["seq"]
         known = self._hashes.get(sequence)
         if known is not None:
             if known[0] == digest:

@@ -46,19 +46,23 @@ class TelemetryCheck:
     def feed(self, topic: str, payload: bytes, historical: bool = False) -> list:
         try:
             box_id, name = fleet_wire.split_topic(topic)
-            value = fleet_wire.decode(payload)
+            if len(payload) > fleet_wire.MAX_PAYLOAD:
+                raise fleet_wire.WireError("payload of %d bytes is over the limit" % len(payload))
         except fleet_wire.WireError as exc:
             return [Finding("refused", topic.split("/")[2] if topic.count("/") >= 3 else "?", reason=str(exc))]
         if name == fleet_wire.STATUS:
-            return self._status(box_id, value)
+            try:
+                return self._status(box_id, fleet_wire.decode(payload))
+            except fleet_wire.WireError as exc:
+                return [Finding("refused", box_id, reason=str(exc))]
         if name in (fleet_wire.TELEMETRY, fleet_wire.EVENT):
             view = self.boxes.get(box_id)
             if view is None:
                 early = self._early.setdefault(box_id, [])
                 if len(early) < 10_000:
-                    early.append((value, historical))
+                    early.append((payload, historical))
                 return [Finding("waiting", box_id, reason="no status from this box yet")]
-            return [self._record(view, value, historical)]
+            return [self._record(view, payload, historical)]
         return []
 
     def _status(self, box_id: str, signed) -> list:
@@ -81,9 +85,9 @@ class TelemetryCheck:
             findings.append(self._record(view, value, historical))
         return findings
 
-    def _record(self, view: BoxView, signed, historical: bool) -> Finding:
+    def _record(self, view: BoxView, payload: bytes, historical: bool) -> Finding:
         try:
-            verdict = view.chain.accept(signed)
+            verdict, signed = view.chain.accept_encoded(payload)
         except (ChainError, ValueError) as exc:
             return Finding("refused", view.box_id, reason=str(exc))
         if verdict == "duplicate":

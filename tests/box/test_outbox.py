@@ -6,9 +6,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from box.outbox import EVENT, SAMPLE, Outbox
+from chain_client.canonical import CanonicalError
 from chain_client.record_chain import ChainVerifier
 
 KEY_BYTES = bytes(range(32))
@@ -76,3 +78,15 @@ def test_the_cap_thins_samples_first_keeps_events_and_says_what_it_removed(tmp_p
     assert aged and all(seq not in (3, 8) for seq in aged)
     kinds = [signed["body"]["type"] for _, _, signed in outbox.pending(100)]
     assert set(kinds) == {"job", "outbox.thinned"}
+
+
+def test_records_stored_together_are_all_kept_or_none(tmp_path):
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"), KEY, "box-1")
+    outbox.append_many([{"type": "job", "n": n} for n in range(3)], 1000.0, EVENT)
+    with pytest.raises(CanonicalError):
+        outbox.append_many([{"type": "job", "n": 3}, {"type": "job", "bad": 1.5}], 1001.0, EVENT)
+    assert outbox.count() == 3  # the good record before the bad one was not kept either
+    outbox.append({"type": "job", "n": 3}, 1002.0, EVENT)
+    verifier = ChainVerifier(PUBLIC, "box-1", "telemetry")
+    assert [verifier.accept(signed) for _, _, signed in outbox.pending()] == ["ok"] * 4
+    assert verifier.gaps() == []

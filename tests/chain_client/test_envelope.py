@@ -58,3 +58,34 @@ def test_signing_refuses_what_it_could_not_verify():
             envelope.sign(**arguments)
     with pytest.raises(canonical.CanonicalError):
         envelope.sign("telemetry", {"t": 21.5}, key, "box", 1, 1)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_verifying_the_received_bytes_agrees_with_verifying_the_value(name):
+    with open(os.path.join(VECTORS, name)) as handle:
+        vector = json.load(handle)
+    public = bytes.fromhex(vector["public_key"])
+    try:
+        data = canonical.encode(vector["envelope"])
+    except canonical.CanonicalError:
+        return
+    if vector["expect"] == "ok":
+        assert envelope.verify_encoded(data, public, vector["now"]) == vector["envelope"]
+    else:
+        with pytest.raises(envelope.EnvelopeError, match=REASONS[vector["expect"]]):
+            envelope.verify_encoded(data, public, vector["now"])
+
+
+def test_a_sig_member_hidden_in_the_body_does_not_fool_the_received_bytes_check():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    good = envelope.sign("telemetry", {"n": 1}, key, "box", 10, 1)
+    trap = ',"sig":"%s"' % good["sig"]
+    forged = dict(good, body={"n": 1, "x": trap})  # the same signature over a different body
+    with pytest.raises(envelope.EnvelopeError, match="does not verify"):
+        envelope.verify_encoded(canonical.encode(forged), public)
+    with pytest.raises(envelope.EnvelopeError, match="not an envelope"):
+        envelope.verify_encoded(b'{"body": {}}', public)
+    assert envelope.verify_encoded(canonical.encode(good), public) == good
