@@ -77,7 +77,8 @@ class FleetAgent:
         self._session = 0
         self._connected_at = 0.0
         self._in_flight = {}  # message id -> outbox sequence number
-        self._published = set()  # sequence numbers published on this connection
+        self._published_up_to = 0  # the highest sequence number published on this connection
+        self._acknowledged = []  # PUBACKed sequence numbers whose rows are still to be deleted
         self._downloads = []
         self._finished = []  # results of downloads, handed from their threads to ours
         self._finished_lock = threading.Lock()
@@ -106,7 +107,7 @@ class FleetAgent:
         self.context = fleet_commands.CommandContext(self.store, self.spool, self.worker, self._identify,
                                                      self._reboot, self._log_lines)  # fmt: skip
         schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
-        jobs = telemetry.JobWatch()
+        jobs = telemetry.JobWatch(self.outbox.job_states_seen())
         printer_seen = None
         attempt, next_try, caps_at, status_at = 0, 0.0, 0.0, 0.0
         log.info("fleet agent for broker %s:%d; %d records wait in the outbox", self.host, self.port,
@@ -136,7 +137,7 @@ class FleetAgent:
                     printer_seen = printer_now
                 changes = jobs.changes(self.store.jobs()[-200:])
                 if changes:
-                    self.outbox.append_many(changes, now, EVENT)
+                    self.outbox.append_job_events(changes, now)
                 if schedule.due(now, self.worker.printing):
                     self._sample(now)
                 if self.connected and now >= status_at:
@@ -158,6 +159,7 @@ class FleetAgent:
                 )
                 self._client.loop(0.2)
                 self._client.disconnect()
+            self.outbox.acknowledged_many(self._acknowledged)
             self.outbox.close()
             self.commands.close()
             self.store.close()
@@ -205,7 +207,7 @@ class FleetAgent:
         self.connected = True
         self._connected_at = time.time()
         self._in_flight.clear()
-        self._published.clear()
+        self._published_up_to = 0
         for name in (fleet_wire.COMMAND, fleet_wire.CONFIG_DESIRED, fleet_wire.STATUS):
             # retain_handling 0: retained messages (desired config, our own status) are sent on every subscribe
             client.subscribe(self.topic(name), options=mqtt.SubscribeOptions(qos=1))
@@ -223,7 +225,7 @@ class FleetAgent:
         self.connected = False
         self._client = None
         self._in_flight.clear()
-        self._published.clear()
+        self._published_up_to = 0
 
     def _status_state(self) -> dict:
         return {
@@ -259,28 +261,30 @@ class FleetAgent:
         self.outbox.append(body, now, EVENT)
 
     def _publish_pending(self) -> None:
-        if not self.connected or len(self._in_flight) >= MAX_IN_FLIGHT:
+        self.outbox.acknowledged_many(self._acknowledged)
+        self._acknowledged.clear()
+        room = MAX_IN_FLIGHT - len(self._in_flight)
+        if not self.connected or room <= 0:
             return
-        for sequence, created, signed in self.outbox.pending(MAX_IN_FLIGHT * 2):
-            if len(self._in_flight) >= MAX_IN_FLIGHT:
-                break
-            if sequence in self._published:
-                continue
+        for sequence, created, priority, record in self.outbox.pending_encoded(room, after=self._published_up_to):
             properties = Properties(PacketTypes.PUBLISH)
             if created < self._connected_at:
                 properties.UserProperty = ("historical", "1")
-            name = fleet_wire.EVENT if signed["body"].get("type") != "sample" else fleet_wire.TELEMETRY
-            info = self._client.publish(self.topic(name), fleet_wire.encode(signed), qos=1, properties=properties)
+            name = fleet_wire.EVENT if priority == EVENT else fleet_wire.TELEMETRY
+            info = self._client.publish(self.topic(name), record, qos=1, properties=properties)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
             self._in_flight[info.mid] = sequence
-            self._published.add(sequence)
+            self._published_up_to = sequence
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         sequence = self._in_flight.pop(mid, None)
-        if sequence is not None and not reason_code.is_failure:
-            self.outbox.acknowledged(sequence)
-            self._published.discard(sequence)
+        if sequence is None:
+            return
+        if reason_code.is_failure:  # kept in the outbox; sent again on the next connection
+            log.warning("the broker refused telemetry record %d: %s", sequence, reason_code)
+        else:
+            self._acknowledged.append(sequence)  # deleted together after this round of the loop
 
     # -- incoming --------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, priority INTEGER NOT NULL, created REAL NOT NULL,"
     " record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS chain_head (kind TEXT PRIMARY KEY, seq INTEGER NOT NULL, head TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS job_seen (job INTEGER PRIMARY KEY, state TEXT NOT NULL)",
 )
 
 
@@ -64,6 +65,25 @@ class Outbox:
         self._db.execute("COMMIT")
         return signed
 
+    def append_job_events(self, events: list, now: float) -> list:
+        """Job events (telemetry.JobWatch), stored with the job states they report in one transaction, so a
+        change is recorded exactly once even if the box stops right after it."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            signed = [self._insert(event, now, EVENT) for event in events]
+            self._db.executemany("INSERT OR REPLACE INTO job_seen (job, state) VALUES (?, ?)",
+                                 [(event["job"], event["state"]) for event in events])  # fmt: skip
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            _reload(self._db, self._writer)
+            raise
+        self._db.execute("COMMIT")
+        return signed
+
+    def job_states_seen(self) -> dict:
+        """job number -> the state last reported."""
+        return dict(self._db.execute("SELECT job, state FROM job_seen"))
+
     def _insert(self, body: dict, now: float, priority: int) -> dict:
         signed = self._writer.next(body, int(now))
         self._db.execute(
@@ -76,14 +96,29 @@ class Outbox:
         )
         return signed
 
-    def pending(self, limit: int = 100) -> list:
-        """(seq, created, envelope) of the oldest records not yet acknowledged."""
-        rows = self._db.execute("SELECT seq, created, record FROM outbox ORDER BY seq LIMIT ?", (limit,))
+    def pending(self, limit: int = 100, after: int = 0) -> list:
+        """(seq, created, envelope) of the oldest records not yet acknowledged (numbered above `after`)."""
+        rows = self._db.execute("SELECT seq, created, record FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                                (after, limit))  # fmt: skip
         return [(seq, created, json.loads(record)) for seq, created, record in rows]
+
+    def pending_encoded(self, limit: int = 100, after: int = 0) -> list:
+        """(seq, created, priority, canonical bytes) of the oldest records not yet acknowledged: what is
+        published, as it was signed, with nothing decoded or encoded again."""
+        rows = self._db.execute("SELECT seq, created, priority, record FROM outbox WHERE seq > ? ORDER BY seq"
+                                " LIMIT ?", (after, limit))  # fmt: skip
+        return [(seq, created, priority, record.encode()) for seq, created, priority, record in rows]
 
     def acknowledged(self, sequence: int) -> None:
         """The broker has the record (PUBACK): only now is its row deleted."""
         self._db.execute("DELETE FROM outbox WHERE seq = ?", (sequence,))
+
+    def acknowledged_many(self, sequences: list) -> None:
+        """`acknowledged` for several records in one transaction (PUBACKs come in bursts)."""
+        if sequences:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in sequences])
+            self._db.execute("COMMIT")
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]

@@ -52,16 +52,15 @@ class Schedule:
 
 
 class JobWatch:
-    """Turns the job table into job events: each call returns the changes since the last one."""
+    """Turns the job table into job events: each call returns the changes since the last one. `seen` is what
+    was reported before (persisted with the events, so nothing is missed or repeated across a restart); a job
+    not in it is reported in its current state."""
 
-    def __init__(self) -> None:
-        self._states = None
+    def __init__(self, seen=None) -> None:
+        self._states = dict(seen or {})
 
     def changes(self, rows: list) -> list:
         current = {row["id"]: row for row in rows}
-        if self._states is None:  # the first look only learns what is there
-            self._states = {number: row["state"] for number, row in current.items()}
-            return []
         events = []
         for number, row in sorted(current.items()):
             if self._states.get(number) != row["state"]:

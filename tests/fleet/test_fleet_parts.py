@@ -63,13 +63,23 @@ def test_samples_come_at_1_hz_while_printing_and_slower_when_idle():
     assert due == [0, 30, *range(40, 60), 89]  # idle again: 30 s after the last printing sample
 
 
-def test_job_events_are_the_changes_since_the_last_look():
-    watch = telemetry.JobWatch()
+def test_job_events_are_the_changes_since_the_last_report_also_across_a_restart(tmp_path, box):
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"), box.signing, box.box_id)
+    watch = telemetry.JobWatch(outbox.job_states_seen())
     row = {"id": 1, "job_id": "j", "state": "queued", "reason": "", "last_source_line": 0}
-    assert watch.changes([row]) == []  # the first look only learns
+    outbox.append_job_events(watch.changes([row]), 1000)  # a job not reported before is reported as it is
     assert watch.changes([row]) == []
     printing = dict(row, state="printing")
-    assert [e["state"] for e in watch.changes([printing, dict(row, id=2)])] == ["printing", "queued"]
+    changes = watch.changes([printing, dict(row, id=2)])
+    assert [e["state"] for e in changes] == ["printing", "queued"]
+    outbox.append_job_events(changes, 1001)
+    outbox.close()
+    reopened = Outbox(str(tmp_path / "outbox.sqlite"), box.signing, box.box_id)
+    after_restart = telemetry.JobWatch(reopened.job_states_seen())
+    done = dict(printing, state="done")
+    assert [(e["job"], e["state"]) for e in after_restart.changes([done, dict(row, id=2)])] == [(1, "done")]
+    assert [r[2]["body"]["state"] for r in reopened.pending(10)] == ["queued", "printing", "queued"]
+    reopened.close()
 
 
 def test_a_sample_holds_integers_only():
