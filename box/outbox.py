@@ -11,7 +11,6 @@ verifier can tell a stated thinning from a silent loss.
 import json
 import sqlite3
 
-from chain_client import canonical
 from chain_client.record_chain import GENESIS, ChainWriter
 
 KIND = "telemetry"
@@ -85,10 +84,10 @@ class Outbox:
         return dict(self._db.execute("SELECT job, state FROM job_seen"))
 
     def _insert(self, body: dict, now: float, priority: int) -> dict:
-        signed = self._writer.next(body, int(now))
+        signed, encoded = self._writer.next_encoded(body, int(now))
         self._db.execute(
             "INSERT INTO outbox (seq, priority, created, record) VALUES (?, ?, ?, ?)",
-            (signed["seq"], priority, now, canonical.encode(signed).decode()),
+            (signed["seq"], priority, now, encoded.decode()),
         )
         self._db.execute(
             "INSERT OR REPLACE INTO chain_head (kind, seq, head) VALUES (?, ?, ?)",

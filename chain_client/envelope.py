@@ -32,10 +32,18 @@ def sign(
     expires=None,
 ) -> dict:
     """An envelope of `body`; `expires` (Unix seconds) or None for records that never expire."""
+    return sign_encoded(kind, body, key, key_id, timestamp, sequence, expires)[0]
+
+
+def sign_encoded(kind, body, key, key_id, timestamp, sequence, expires=None) -> tuple:
+    """`sign`, also returning the envelope's canonical bytes (what is stored, hashed and sent), built from the
+    signed bytes without encoding the record a second time."""
     unsigned = {"body": body, "exp": expires, "key_id": key_id, "kind": kind, "seq": sequence, "ts": timestamp}
     _check_fields(unsigned)
-    signature = key.sign(CONTEXT + canonical.encode(unsigned))
-    return dict(unsigned, sig=base64.b64encode(signature).decode())
+    encoded = canonical.encode(unsigned)
+    sig = base64.b64encode(key.sign(CONTEXT + encoded)).decode()
+    cut = encoded.rindex(b',"ts":')  # "sig" sorts between "seq" and "ts", the last member
+    return dict(unsigned, sig=sig), encoded[:cut] + b',"sig":"' + sig.encode() + b'"' + encoded[cut:]
 
 
 def _check_fields(envelope: dict) -> None:

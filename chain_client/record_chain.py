@@ -27,11 +27,16 @@ class ChainWriter:
 
     def next(self, body: dict, timestamp: int) -> dict:
         """The next signed record; `sequence` and `head` then describe it (persist them with it)."""
+        return self.next_encoded(body, timestamp)[0]
+
+    def next_encoded(self, body: dict, timestamp: int) -> tuple:
+        """`next`, with the record's canonical bytes (whose SHA-256 is the new head)."""
         chained = dict(body, prev=self.head)
-        signed = envelope.sign(self.kind, chained, self._key, self.key_id, timestamp, self.sequence + 1)
+        signed, encoded = envelope.sign_encoded(self.kind, chained, self._key, self.key_id, timestamp,
+                                                self.sequence + 1)  # fmt: skip
         self.sequence += 1
-        self.head = record_hash(signed)
-        return signed
+        self.head = hashlib.sha256(encoded).hexdigest()
+        return signed, encoded
 
 
 class ChainVerifier:

@@ -89,3 +89,12 @@ def test_a_sig_member_hidden_in_the_body_does_not_fool_the_received_bytes_check(
     with pytest.raises(envelope.EnvelopeError, match="not an envelope"):
         envelope.verify_encoded(b'{"body": {}}', public)
     assert envelope.verify_encoded(canonical.encode(good), public) == good
+
+
+def test_the_bytes_returned_with_a_signature_are_the_envelopes_canonical_encoding():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    for expires in (None, 99):
+        signed, encoded = envelope.sign_encoded("cmd", {"ts": 1, "z": [',"ts":']}, key, "op", 10, 2, expires)
+        assert encoded == canonical.encode(signed)
