@@ -73,6 +73,7 @@ class FleetAgent:
         self.thread = threading.Thread(target=self._run, name="fleet", daemon=True)
         self._client = None
         self._connecting = False
+        self._session_up = False
         self._status_published = None
         self._session = 0
         self._connected_at = 0.0
@@ -205,6 +206,7 @@ class FleetAgent:
             log.warning("broker %s:%d refused the connection: %s", self.host, self.port, reason_code)
             return
         self.connected = True
+        self._session_up = True
         self._connected_at = time.time()
         self._in_flight.clear()
         self._published_up_to = 0
@@ -222,6 +224,9 @@ class FleetAgent:
         self.connected = False
 
     def _lost(self, why: str) -> None:
+        if self._session_up:  # the record of the outage is published once the broker is back
+            self._event({"type": "broker", "connected": False, "session": self._session, "why": why}, time.time())
+        self._session_up = False
         self.connected = False
         self._client = None
         self._in_flight.clear()

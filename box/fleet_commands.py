@@ -8,6 +8,7 @@ it returns `accepted`, and its final result comes from the download thread."""
 import base64
 import binascii
 import hashlib
+import http.client
 import io
 import os
 import re
@@ -193,7 +194,7 @@ def download_job(context: CommandContext, args: dict) -> tuple:
             outcome = queue_sealed(context, handle, args.get("title"))
         os.unlink(partial)
         return outcome
-    except (OSError, urllib.error.URLError, ValueError) as exc:
+    except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
         return FAILED, "download failed: %s (the part fetched is kept; send the command again to resume)" % exc, {}
 
 
@@ -203,6 +204,8 @@ def _fetch(url: str, partial: str, max_bytes: int) -> None:
     with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
         mode = "ab" if have and response.status == 206 else "wb"
         size = have if mode == "ab" else 0
+        length = response.headers.get("Content-Length")
+        expected = size + int(length) if length and length.isdigit() else None
         with open(partial, mode) as out:
             os.chmod(partial, 0o600)
             while chunk := response.read(1 << 16):
@@ -210,6 +213,8 @@ def _fetch(url: str, partial: str, max_bytes: int) -> None:
                 if size > max_bytes:
                     raise ValueError("the job is larger than the spool's limit of %d MB" % (max_bytes // 2**20))
                 out.write(chunk)
+        if expected is not None and size != expected:
+            raise ValueError("the download was cut short (%d of %d bytes)" % (size, expected))
 
 
 HANDLERS = {

@@ -3,12 +3,14 @@ survives a broker outage and a killed box, and signed commands are obeyed or ref
 
 import base64
 import hashlib
+import http.server
 import itertools
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -327,4 +329,93 @@ def test_the_operator_command_line_configures_dispatches_and_watches(world, brok
             table = fleet_cli("boxes", *port).stdout
             assert any(line.startswith(world.box_id) and " yes " in line for line in table.splitlines()), table
         finally:
+            assert daemon.stop() == 0
+
+
+class FlakyJobServer:
+    """Serves one file over HTTP; the first full request is cut off halfway, Range requests are answered."""
+
+    def __init__(self, data: bytes) -> None:
+        server = self
+        self.data = data
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ranged = self.headers.get("Range")
+                server.requests.append(ranged)
+                if ranged:
+                    start = int(ranged.split("=")[1].rstrip("-"))
+                    self.send_response(206)
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+                    self.send_header("Content-Length", str(len(data) - start))
+                    self.end_headers()
+                    self.wfile.write(data[start:])
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])  # and the connection drops
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/vase.mipjob" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def test_a_job_by_url_is_downloaded_resumed_checked_and_queued_and_desired_config_applies(world, broker, operator):
+    with open(world.seal("--max-prints", "5"), "rb") as handle:
+        job = handle.read()
+    server = FlakyJobServer(job)
+    with VirtualPrinterProcess() as printer:
+        daemon = fleet_daemon(world, broker, printer.path, operator).start()
+        ops = Operator(broker, world.box_id, operator)
+        try:
+            wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
+            time.sleep(0.5)
+            digest = hashlib.sha256(job).hexdigest()
+
+            def submit(sha256: str) -> dict:
+                """Send job.submit by URL; return the final result after the `accepted` one."""
+                count = len(ops.results)
+                command = ops.sign("job.submit", {"url": server.url, "sha256": sha256, "title": "by url"})
+                assert ops.send(command)["body"]["outcome"] == "accepted"
+                wait_for(lambda: len(ops.results) >= count + 2, "the download's result")
+                return ops.results[count + 1]["body"]
+
+            cut = submit(digest)
+            assert cut["outcome"] == "failed" and "cut short" in cut["reason"] and "resume" in cut["reason"]
+            final = submit(digest)  # a new command for the same job resumes the download
+            assert final["outcome"] == "succeeded" and final["data"]["job"] == 1, final
+            assert server.requests[-1] == "bytes=%d-" % (len(job) // 2)
+            other = hashlib.sha256(b"another job").hexdigest()
+            assert "cut short" in submit(other)["reason"]
+            mismatch = submit(other)
+            assert mismatch["outcome"] == "failed" and "does not match" in mismatch["reason"]
+            wait_for(lambda: job_row(world)["state"] == "done", "the downloaded job to print", timeout=120)
+            spooled = [p.name for p in (world.data_dir / "spool").iterdir()]
+            assert spooled == [job_row(world)["job_id"] + ".mipjob"]  # the mismatch left nothing behind
+
+            reported = Listener(broker, [fleet_wire.topic(world.box_id, fleet_wire.CONFIG_REPORTED)], "cfg")
+            now = int(time.time())
+            desired = envelope.sign(fleet_wire.CONFIG_KIND, {"box_id": world.box_id, "values": {"box.name": "farm 7"}},
+                                    operator.signing, ops.key_id, now, 1, now + 600)  # fmt: skip
+            ops.client.publish(fleet_wire.topic(world.box_id, fleet_wire.CONFIG_DESIRED), canonical.encode(desired),
+                               qos=1, retain=True)  # fmt: skip
+
+            def named() -> bool:
+                return any(json.loads(p)["body"].get("box.name") == "farm 7" for _t, p, _h in reported.take())
+
+            wait_for(named, "the desired name to be reported", timeout=20)
+            reported.close()
+        finally:
+            ops.close()
+            server.close()
             assert daemon.stop() == 0
