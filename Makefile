@@ -25,13 +25,17 @@ $(BENCH_STAMP): constraints-bench.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r constraints-bench.txt
 	@touch $(BENCH_STAMP)
 
+# The demo's fleet broker is Debian's mosquitto, on a loopback port.
 run: $(STAMP)
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
 	$(BIN)/mipai-box demo --data-dir .demo-box
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
 # real Mosquitto on loopback.
 test: $(STAMP)
-	@command -v chromium >/dev/null && command -v mosquitto >/dev/null || { apt-get update -qq && \
+	@command -v chromium >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } || \
+		{ apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mosquitto; }
 	$(BIN)/python -m pytest
 

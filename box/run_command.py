@@ -9,7 +9,7 @@ import sys
 import time
 from importlib import resources
 
-from box import data_dir
+from box import data_dir, local_broker
 from box.daemon import Daemon
 from box.settings import Settings, SettingsError
 from box.spool import Spool
@@ -24,6 +24,7 @@ from secure_print.trust import TrustStore
 PROGRAM = "mipai-box run"
 DEMO_MOVE_TIME_SCALE = "0.25"  # the sample vase takes about 80 s: time to open the page and watch it
 DEMO_DESIGNER_KEY = "demo-designer.key"
+DEMO_OPERATOR_KEY = "demo-operator.key"
 
 
 def add_arguments(parser, _common) -> None:
@@ -92,13 +93,46 @@ def queue_demo_job(root: str) -> int:
         store.close()
 
 
+def demo_fleet(root: str, stack: contextlib.ExitStack) -> dict:
+    """The demo's fleet: a Mosquitto child on a loopback port and an operator key (made once) the box trusts.
+    Returns the [fleet] settings, or {} when Mosquitto is not installed (the box then runs on its own)."""
+    port = local_broker.free_port()
+    directory = os.path.join(root, "demo-broker")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    config = os.path.join(directory, "mosquitto.conf")
+    with open(config, "w") as handle:
+        handle.write(local_broker.anonymous_config(port, os.path.join(directory, "mosquitto.log")))
+    try:
+        broker = local_broker.LocalMosquitto(config, port).start()
+    except local_broker.BrokerUnavailable as exc:
+        print("demo: %s; the box runs without a fleet broker" % exc, file=sys.stderr)
+        return {}
+    stack.callback(broker.stop)
+    key_path = os.path.join(root, DEMO_OPERATOR_KEY)
+    if not os.path.exists(key_path):
+        write_secret_file(key_path, SignerKey.generate(keytext.OPERATOR).to_text().encode())
+    operator = SignerKey.load(key_path)
+    box = identity.load_or_create(root)
+    print(
+        "demo: fleet broker on 127.0.0.1:%d. In another terminal:\n"
+        "  .venv/bin/mipai-fleet watch --broker-port %d\n"
+        "  .venv/bin/mipai-fleet cmd %s queue.list --key %s --broker-port %d"
+        % (port, port, box.box_id, key_path, port),
+        file=sys.stderr,
+    )
+    return {"broker_host": "127.0.0.1", "broker_port": port, "idle_telemetry_seconds": 10,
+            "operators": [operator.public_text]}  # fmt: skip
+
+
 def run_demo(args) -> int:
     root = data_dir.prepare(args.data_dir)
     number = queue_demo_job(root)
-    settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}}, "demo")
-    print(
-        "demo: sample vase sealed and queued as job %d. Open http://127.0.0.1:%d : the first visit creates the "
-        "admin password, then log in to watch the print. Ctrl-C stops the box." % (number, args.http_port),
-        file=sys.stderr,
-    )
-    return _serve(root, settings, args.http_port, ("--move-time-scale", DEMO_MOVE_TIME_SCALE))
+    with contextlib.ExitStack() as stack:
+        fleet = demo_fleet(root, stack)
+        settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}, "fleet": fleet}, "demo")
+        print(
+            "demo: sample vase sealed and queued as job %d. Open http://127.0.0.1:%d : the first visit creates the "
+            "admin password, then log in to watch the print. Ctrl-C stops the box." % (number, args.http_port),
+            file=sys.stderr,
+        )
+        return _serve(root, settings, args.http_port, ("--move-time-scale", DEMO_MOVE_TIME_SCALE))

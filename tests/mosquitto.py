@@ -3,59 +3,29 @@ Persistence is on, so the test's own subscriber (a persistent MQTT 5 session) ke
 across a restart, as a fleet's verifier would."""
 
 import os
-import shutil
-import socket
-import subprocess
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
+from box.local_broker import LocalMosquitto, anonymous_config, free_port
 
 RUN_AS = "root" if os.geteuid() == 0 else ""  # as root, Mosquitto would drop to a user who cannot read tmp_path
+__all__ = ["RUN_AS", "Listener", "Mosquitto", "free_port"]
 
 
-class Mosquitto:
+class Mosquitto(LocalMosquitto):
     """Anonymous on a loopback port; or, given `config` (a mosquitto.conf of its own), that broker on `port`."""
 
     def __init__(self, directory, config=None, port=None) -> None:
-        self.directory = directory
-        self.port = port or free_port()
-        self.config = config or directory / "mosquitto.conf"
+        port = port or free_port()
         if config is None:
-            self.config.write_text(
-                "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
-                "max_queued_messages 0\nlog_dest file %s\n%s"
-                % (self.port, directory, directory / "mosquitto.log", "user %s\n" % RUN_AS if RUN_AS else "")
-            )
-        self.process = None
-
-    def start(self) -> "Mosquitto":
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("mosquitto did not start on port %d" % self.port)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
+            config = directory / "mosquitto.conf"
+            persistence = "persistence true\npersistence_location %s/\nmax_queued_messages 0\n" % directory
+            config.write_text(anonymous_config(port, str(directory / "mosquitto.log"), persistence))
+        super().__init__(config, port)
+        self.directory = directory
 
 
 class Listener:

@@ -254,6 +254,13 @@ def test_the_demo_serves_the_setup_page_and_prints_the_sealed_sample(tmp_path):
                 store.close()
             with urllib.request.urlopen("http://127.0.0.1:%d/setup" % port) as response:
                 assert b"Set up your box" in response.read()
+            # The demo's fleet broker: the command it prints answers with the box's queue.
+            wait_for(lambda: "connected to broker" in log.read_text(), "the demo's fleet agent to connect")
+            command = next(line.split(".venv/bin/", 1)[1].split() for line in log.read_text().splitlines()
+                           if "mipai-fleet cmd" in line)  # fmt: skip
+            answer = subprocess.run([sys.executable, "-m", "fleet.cli", *command[1:]], capture_output=True,
+                                    text=True, timeout=60)  # fmt: skip
+            assert answer.returncode == 0 and "Sample vase (demo)" in answer.stdout, answer
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0
