@@ -8,6 +8,7 @@ errors are never dropped. Each thinning is itself recorded, naming the sequence 
 verifier can tell a stated thinning from a silent loss.
 """
 
+import contextlib
 import json
 import sqlite3
 
@@ -40,44 +41,36 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def append(self, body: dict, now: float, priority: int = SAMPLE) -> dict:
-        """Sign, chain and store one record; returns the envelope."""
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One SQLite transaction; on failure the chain writer goes back to the stored head."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            signed = self._insert(body, now, priority)
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             _reload(self._db, self._writer)
             raise
         self._db.execute("COMMIT")
-        return signed
+
+    def append(self, body: dict, now: float, priority: int = SAMPLE) -> dict:
+        """Sign, chain and store one record; returns the envelope."""
+        with self._transaction():
+            return self._insert(body, now, priority)
 
     def append_many(self, bodies: list, now: float, priority: int = SAMPLE) -> list:
         """Sign, chain and store several records in one transaction (one disk flush for all of them)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            signed = [self._insert(body, now, priority) for body in bodies]
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            _reload(self._db, self._writer)
-            raise
-        self._db.execute("COMMIT")
-        return signed
+        with self._transaction():
+            return [self._insert(body, now, priority) for body in bodies]
 
     def append_job_events(self, events: list, now: float) -> list:
         """Job events (telemetry.JobWatch), stored with the job states they report in one transaction, so a
         change is recorded exactly once even if the box stops right after it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             signed = [self._insert(event, now, EVENT) for event in events]
             self._db.executemany("INSERT OR REPLACE INTO job_seen (job, state) VALUES (?, ?)",
                                  [(event["job"], event["state"]) for event in events])  # fmt: skip
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            _reload(self._db, self._writer)
-            raise
-        self._db.execute("COMMIT")
-        return signed
+            return signed
 
     def job_states_seen(self) -> dict:
         """job number -> the state last reported."""
@@ -141,15 +134,9 @@ class Outbox:
         if not removed:
             return []
         removed = sorted(removed)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in removed])
             self._insert({"type": "outbox.thinned", "removed": removed}, now, EVENT)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            _reload(self._db, self._writer)
-            raise
-        self._db.execute("COMMIT")
         return removed
 
 
