@@ -3,16 +3,10 @@ request made from the box's own key, with the one-time enrolment token and the c
 certificate the fleet CA issued (for this key and box id, from that CA) and keeps it for the fleet agent's mutual
 TLS (`[fleet] tls = true`)."""
 
-import os
 import sys
-import time
 
-from box import data_dir
+from box import data_dir, fleet_enrolment
 from provisioning import enrolment, identity
-from provisioning.claim_code import ClaimCodes
-from secure_print.signer_key import write_secret_file
-
-TOKEN_FILE = "enrolment_token"  # where the first-boot file leaves the token
 
 
 def add_arguments(parser, common) -> None:
@@ -34,16 +28,11 @@ def run(args) -> int:
     root = data_dir.prepare(args.data_dir)
     box = identity.load_or_create(root)
     if args.action == "request":
-        token = args.token
+        token = args.token if args.token is not None else fleet_enrolment.stored_token(root)
         if token is None:
-            try:
-                with open(os.path.join(root, TOKEN_FILE)) as handle:
-                    token = handle.read().strip()
-            except FileNotFoundError:
-                return _fail("no enrolment token: pass --token, or put it in the first-boot file ([fleet])")
-        code, _expires = ClaimCodes(os.path.join(root, "claim_code.json")).current(time.time())
+            return _fail("no enrolment token: pass --token, or put it in the first-boot file ([fleet])")
         try:
-            pem = enrolment.make_request(box, token, code)
+            pem = fleet_enrolment.request(root, box, token)
         except enrolment.EnrolmentError as exc:
             return _fail(str(exc))
         if args.output:
@@ -55,26 +44,14 @@ def run(args) -> int:
         return 0
     try:
         with open(args.certificate, "rb") as handle:
-            certificate = handle.read(64 * 1024)
+            certificate = handle.read(fleet_enrolment.MAX_PEM_BYTES + 1)
         with open(args.ca, "rb") as handle:
-            ca = handle.read(64 * 1024)
+            ca = handle.read(fleet_enrolment.MAX_PEM_BYTES + 1)
     except OSError as exc:
         return _fail("%s: %s" % (exc.filename, exc.strerror))
     try:
-        enrolment.check_certificate(box, certificate, ca)
+        fleet_enrolment.install(root, box, certificate, ca)
     except enrolment.EnrolmentError as exc:
         return _fail("%s; nothing was installed" % exc)
-    files = data_dir.fleet_tls_files(root)
-    os.makedirs(os.path.dirname(files["box.crt"]), mode=0o700, exist_ok=True)
-    for name, data in (("ca.crt", ca), ("box.crt", certificate)):
-        with open(files[name] + ".new", "wb") as handle:
-            handle.write(data)
-        os.replace(files[name] + ".new", files[name])
-    if os.path.exists(files["box.key"]):
-        os.unlink(files["box.key"])
-    write_secret_file(files["box.key"], enrolment.private_key_pem_of(box.signing))
-    token = os.path.join(root, TOKEN_FILE)
-    if os.path.exists(token):
-        os.unlink(token)  # spent
     print("enrolled: box %s has its fleet certificate; set [fleet] tls = true and broker_host" % box.box_id)
     return 0
