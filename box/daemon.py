@@ -75,7 +75,7 @@ class Daemon:
         max_bytes = self.settings.get("box", "max_upload_mb") * 1024 * 1024
         network = NetworkWatch(self.settings, self.root, box)
         spool = Spool(data_dir.spool_dir(self.root), max_bytes)
-        app = make_app(owner, accounts, box, spool, worker, setup_mode, codes, ledger, network)
+        app = make_app(owner, accounts, box, spool, worker, setup_mode, codes, ledger, network, self.root)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")

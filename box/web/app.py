@@ -14,16 +14,19 @@ import time
 
 from aiohttp import web
 
+from box import fleet_enrolment
 from box.job_states import IllegalTransition
 from box.setup_mode import SetupMode
 from box.spool import Spool, SpoolError
 from box.store import UnknownJob
-from box.web import octoprint_api, pages, wizard
+from box.web import fleet_page, octoprint_api, pages, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
     BOX,
     CLAIM_CODES,
+    DASHBOARD,
+    DATA_ROOT,
     LEDGER,
     LIVE,
     NETWORK,
@@ -96,8 +99,12 @@ async def index(request: web.Request):
     return html_response(await _dashboard(request, session[1]))
 
 
-async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
+async def _dashboard(request: web.Request, csrf: str, message: str = "", notice: str = "") -> str:
     app = request.app
+    loop = asyncio.get_running_loop()
+    enrolled = await loop.run_in_executor(None, fleet_enrolment.enrolled, app[DATA_ROOT])
+    has_token = await loop.run_in_executor(None, fleet_enrolment.stored_token, app[DATA_ROOT]) is not None
+    fleet = fleet_page.section(csrf, enrolled, has_token)
     jobs = await app[STORE].call("jobs")
     events = await app[STORE].call("recent_events", 10)
     name = await in_store(request, app[ACCOUNTS].box_name)
@@ -105,7 +112,8 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "") -> str:
     live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
     network = app[NETWORK].describe()
     printer = app[PRINTER_STATE]()
-    return pages.dashboard(name, printer, jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, network, message)
+    return pages.dashboard(name, printer, jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, network, message,
+                           fleet, notice)  # fmt: skip
 
 
 async def _claim_code(request: web.Request) -> str:
@@ -269,6 +277,7 @@ def make_app(
     claim_codes: ClaimCodes,
     ledger,
     network,
+    root: str,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
@@ -281,6 +290,8 @@ def make_app(
     app[LEDGER] = ledger
     app[NETWORK] = network
     app[SHUTTING_DOWN] = asyncio.Event()
+    app[DATA_ROOT] = root
+    app[DASHBOARD] = _dashboard
 
     async def end_streams(app: web.Application) -> None:
         app[SHUTTING_DOWN].set()
@@ -303,5 +314,6 @@ def make_app(
         ]
     )
     octoprint_api.add_routes(app)
+    fleet_page.add_routes(app)
     wizard.add_routes(app)
     return app

@@ -23,3 +23,5 @@ LIVE = web.AppKey("live", LiveStatus)
 LEDGER = web.AppKey("ledger", PrintLedger)
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 NETWORK = web.AppKey("network", object)  # box.network_watch.NetworkWatch
+DATA_ROOT = web.AppKey("data_root", str)  # the box's data directory
+DASHBOARD = web.AppKey("dashboard", object)  # async (request, csrf, problem, notice) -> the dashboard's HTML

@@ -31,6 +31,10 @@ def error_line(message) -> str:
     return "<p class=error id=error role=alert>%s</p>" % escape(message) if message else ""
 
 
+def notice_line(message) -> str:
+    return "<p class=note id=notice role=status>%s</p>" % escape(message) if message else ""
+
+
 def setup_form(csrf: str, box, claim_code: str, message: str = "") -> str:
     return page(
         "Set up your box",
@@ -156,6 +160,8 @@ def dashboard(
     counts: list,
     network: str,
     message: str = "",
+    fleet: str = "",
+    notice: str = "",
 ) -> str:
     events_html = "".join("<li>%s</li>" % escape(event["message"]) for event in events)
     return page(
@@ -172,11 +178,11 @@ def dashboard(
         "<section><h2>Slicers</h2><p class=note>PrusaSlicer, OrcaSlicer and Cura can send jobs here as to "
         "OctoPrint, with an API key.</p><form method=post action=/api-key><input type=hidden name=csrf value=%s>"
         "<button id=new-api-key>Make a new API key</button></form></section>"
-        "<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
+        "%s<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
         "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
         "<script>%s</script>"
-        % (error_line(message), escape(printer), live, escape(network), job_rows(jobs, csrf), escape(csrf),
-           counters_html(counts), escape(csrf), events_html, escape(csrf), DASHBOARD_SCRIPT),
+        % (error_line(message) + notice_line(notice), escape(printer), live, escape(network), job_rows(jobs, csrf),
+           escape(csrf), counters_html(counts), escape(csrf), fleet, events_html, escape(csrf), DASHBOARD_SCRIPT),
         box_name,
     )  # fmt: skip
 

@@ -1,6 +1,7 @@
 """The local web app in real headless Chromium (Debian's, driven by Playwright) against the daemon and the
 virtual printer: setup, login, upload, live progress, cancel, and the security rules a LAN user relies on."""
 
+import datetime
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from fleet.ca import FleetCA
 from provisioning import device_names
 from tests.box.test_daemon import Daemon, job_row, wait_for
 from tests.box.test_print_command import SAMPLE, World
@@ -282,3 +284,41 @@ def test_the_wizard_joins_wifi_and_its_material_governs_licenses(tmp_path, brows
             assert "allows PETG, not the loaded PLA" in job_row(world)["reason"]
         finally:
             daemon.stop()
+
+
+def test_the_dashboard_enrols_the_box_with_a_fleet_ca(box, browser, tmp_path):
+    now = datetime.datetime.now(datetime.UTC)
+    ca = FleetCA.init(str(tmp_path / "ca"), "test fleet", now)
+    other = FleetCA.init(str(tmp_path / "other-ca"), "other fleet", now)
+    page = browser.new_page()
+    _set_up_and_log_in(page, box.url)
+    expect(page.locator("#fleet-state")).to_have_text("Not enrolled in a fleet.")
+    page.fill("#enrolment-token", "x" * 200)
+    page.click("#enrolment-request")
+    expect(page.locator("#error")).to_contain_text("at most 128 characters")
+
+    page.fill("#enrolment-token", ca.new_token(now))
+    with page.expect_download() as download:
+        page.click("#enrolment-request")
+    assert download.value.suggested_filename == "mipai-%s.csr" % box.world.box_id
+    with open(download.value.path(), "rb") as handle:
+        certificate = ca.enrol(handle.read(), now)  # the CA checks the request as always
+    (tmp_path / "box.crt").write_bytes(certificate)
+    for name, authority in (("ca.crt", ca), ("other.crt", other)):
+        with open(authority._path("ca.crt"), "rb") as source:
+            (tmp_path / name).write_bytes(source.read())
+
+    page.goto(box.url)
+    page.set_input_files("#fleet-certificate", str(tmp_path / "box.crt"))
+    page.set_input_files("#fleet-ca", str(tmp_path / "other.crt"))
+    page.click("#install-certificate")
+    expect(page.locator("#error")).to_contain_text("not issued by that fleet CA; nothing was installed")
+    assert not (box.world.data_dir / "fleet" / "box.crt").exists()
+    page.set_input_files("#fleet-certificate", str(tmp_path / "box.crt"))
+    page.set_input_files("#fleet-ca", str(tmp_path / "ca.crt"))
+    page.click("#install-certificate")
+    expect(page.locator("#notice")).to_contain_text("the fleet certificate is installed")
+    expect(page.locator("#fleet-state")).to_have_text("Enrolled: this box has its fleet certificate.")
+    assert (box.world.data_dir / "fleet" / "box.crt").read_bytes() == certificate
+    assert oct((box.world.data_dir / "fleet" / "box.key").stat().st_mode & 0o777) == "0o600"
+    assert ca.boxes()[box.world.box_id]["claim_code"] in box.log.read_text()  # the claim code the box shows

@@ -1,0 +1,87 @@
+"""The dashboard's fleet enrolment: the owner pastes the one-time enrolment token the fleet operator gave,
+downloads the box's certificate request for the fleet CA, and later uploads the certificate the CA issued (with
+the CA's own certificate), which the box checks before it keeps it."""
+
+import asyncio
+from html import escape
+
+from aiohttp import web
+
+from box import fleet_enrolment
+from box.web.appkeys import BOX, DASHBOARD, DATA_ROOT, STORE
+from box.web.common import current_session, html_response, refuse_csrf, same_token
+from provisioning import enrolment
+
+
+def section(csrf: str, enrolled: bool, has_token: bool) -> str:
+    state = (
+        "<p id=fleet-state>Enrolled: this box has its fleet certificate.</p>"
+        if enrolled
+        else "<p id=fleet-state>Not enrolled in a fleet.</p>"
+    )
+    token_field = (
+        "<input type=hidden name=token value=''><p class=note>The token from the first-boot file is used.</p>"
+        if has_token
+        else "<label>Enrolment token <input name=token id=enrolment-token autocomplete=off required></label> "
+    )
+    return (
+        "<section><h2>Fleet</h2>%s"
+        "<form method=post action=/fleet/request><input type=hidden name=csrf value=%s>%s"
+        "<button id=enrolment-request>Download the enrolment request</button></form>"
+        "<form method=post action=/fleet/certificate enctype=multipart/form-data>"
+        "<input type=hidden name=csrf value=%s><p><label>Certificate from the fleet CA "
+        "<input type=file name=certificate id=fleet-certificate required></label> <label>The CA's certificate "
+        "<input type=file name=ca id=fleet-ca required></label> <button id=install-certificate>Install</button>"
+        "</p></form></section>" % (state, escape(csrf), token_field, escape(csrf))
+    )
+
+
+async def _checked_form(request: web.Request):
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    form = await request.post()
+    if not same_token(form.get("csrf"), session[1]):
+        raise web.HTTPForbidden(text=refuse_csrf().text, content_type="text/html")
+    return session[1], form
+
+
+async def request_download(request: web.Request):
+    csrf, form = await _checked_form(request)
+    root, box = request.app[DATA_ROOT], request.app[BOX]
+    loop = asyncio.get_running_loop()
+    token = str(form.get("token", "")).strip() or await loop.run_in_executor(None, fleet_enrolment.stored_token, root)
+    try:
+        pem = await loop.run_in_executor(None, fleet_enrolment.request, root, box, token or "")
+    except enrolment.EnrolmentError as exc:
+        return await _dashboard_with(request, csrf, str(exc), 400)
+    await request.app[STORE].call("log", "fleet", "enrolment request made for the fleet CA")
+    return web.Response(body=pem, content_type="application/pkcs10", headers={
+        "Content-Disposition": 'attachment; filename="mipai-%s.csr"' % box.box_id})  # fmt: skip
+
+
+async def certificate_upload(request: web.Request):
+    csrf, form = await _checked_form(request)
+    files = {}
+    for name in ("certificate", "ca"):
+        field = form.get(name)
+        if not isinstance(field, web.FileField):
+            return await _dashboard_with(request, csrf, "choose both certificate files", 400)
+        files[name] = field.file.read(fleet_enrolment.MAX_PEM_BYTES + 1)
+    root, box = request.app[DATA_ROOT], request.app[BOX]
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, fleet_enrolment.install, root, box, files["certificate"], files["ca"])  # fmt: skip
+    except enrolment.EnrolmentError as exc:
+        return await _dashboard_with(request, csrf, "%s; nothing was installed" % exc, 400)
+    await request.app[STORE].call("log", "fleet", "fleet certificate installed")
+    return await _dashboard_with(request, csrf, "", 200, "Enrolled: the fleet certificate is installed. With "
+                                 "[fleet] tls = true the box connects to the fleet broker with it.")  # fmt: skip
+
+
+async def _dashboard_with(request: web.Request, csrf: str, problem: str, status: int, notice: str = ""):
+    return html_response(await request.app[DASHBOARD](request, csrf, problem, notice), status)
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes([web.post("/fleet/request", request_download), web.post("/fleet/certificate", certificate_upload)])
