@@ -37,7 +37,15 @@ from box.web.appkeys import (
     STORE,
     THROTTLE,
 )
-from box.web.common import SESSION_COOKIE, current_session, html_response, in_store, refuse_csrf, same_token
+from box.web.common import (
+    SESSION_COOKIE,
+    current_session,
+    html_response,
+    in_store,
+    logged_in_form,
+    refuse_csrf,
+    same_token,
+)
 from box.web.uploads import store_upload
 from provisioning.claim_code import ClaimCodes
 
@@ -256,12 +264,7 @@ async def upload(request: web.Request):
 
 
 async def new_api_key(request: web.Request):
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound("/login")
-    form = await request.post()
-    if not same_token(form.get("csrf"), session[1]):
-        return refuse_csrf()
+    await logged_in_form(request)
     key = await in_store(request, request.app[ACCOUNTS].new_api_key)
     await request.app[STORE].call("log", "security", "a new API key for slicers was made")
     return html_response(pages.api_key_page(key))

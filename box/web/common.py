@@ -35,3 +35,15 @@ def refuse_csrf() -> web.Response:
     return html_response(
         pages.message_page("Refused", "Missing or wrong CSRF token: reload the page and try again."), 403
     )
+
+
+async def logged_in_form(request: web.Request) -> tuple:
+    """(CSRF token, form) of a POST from a logged-in session with the right token; otherwise raises the response
+    that sends the browser to log in, or refuses the request."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    form = await request.post()
+    if not same_token(form.get("csrf"), session[1]):
+        raise web.HTTPForbidden(text=refuse_csrf().text, content_type="text/html")
+    return session[1], form

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from box import fleet_enrolment
 from box.web.appkeys import BOX, DASHBOARD, DATA_ROOT, STORE
-from box.web.common import current_session, html_response, refuse_csrf, same_token
+from box.web.common import html_response, logged_in_form
 from provisioning import enrolment
 
 
@@ -36,18 +36,8 @@ def section(csrf: str, enrolled: bool, has_token: bool) -> str:
     )
 
 
-async def _checked_form(request: web.Request):
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound("/login")
-    form = await request.post()
-    if not same_token(form.get("csrf"), session[1]):
-        raise web.HTTPForbidden(text=refuse_csrf().text, content_type="text/html")
-    return session[1], form
-
-
 async def request_download(request: web.Request):
-    csrf, form = await _checked_form(request)
+    csrf, form = await logged_in_form(request)
     root, box = request.app[DATA_ROOT], request.app[BOX]
     loop = asyncio.get_running_loop()
     token = str(form.get("token", "")).strip() or await loop.run_in_executor(None, fleet_enrolment.stored_token, root)
@@ -61,7 +51,7 @@ async def request_download(request: web.Request):
 
 
 async def certificate_upload(request: web.Request):
-    csrf, form = await _checked_form(request)
+    csrf, form = await logged_in_form(request)
     files = {}
     for name in ("certificate", "ca"):
         field = form.get(name)
