@@ -23,11 +23,11 @@ import paho.mqtt.client as mqtt
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from box.outbox import Outbox
-from chain_client import fleet_wire
-from chain_client.record_chain import ChainWriter
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
 from tests.mosquitto import Mosquitto
+from wire import topics
+from wire.record_chain import ChainWriter
 
 HOUR = 3600
 BODY = {"type": "sample", "printer": "printing", "hotend": [2050, 2050], "bed": [600, 600], "job": None}
@@ -57,7 +57,7 @@ def publish_outbox(outbox: Outbox, box, port: int, name: str) -> float:
         outbox.acknowledged_many(acknowledged)  # as the fleet agent does: the PUBACKs of one loop round together
         acknowledged.clear()
         for sequence, _created, _priority, record in outbox.pending_encoded(100 - len(in_flight), published_up_to):
-            info = publisher.publish(fleet_wire.topic(box.box_id, "telemetry"), record, qos=1)
+            info = publisher.publish(topics.topic(box.box_id, "telemetry"), record, qos=1)
             in_flight[info.mid] = sequence
             published_up_to = sequence
         publisher.loop(0.01)
@@ -91,11 +91,11 @@ def outbox_rows(root: Path, broker: Mosquitto) -> list:
 
 def check_row(root: Path) -> tuple:
     box = identity.load_or_create(str(root / "box"))
-    writer = ChainWriter(fleet_wire.TELEMETRY_KIND, box.signing, box.box_id)
-    topic = fleet_wire.topic(box.box_id, "telemetry")
-    payloads = [fleet_wire.encode(writer.next(BODY, 1_700_000_000 + n)) for n in range(20_000)]
+    writer = ChainWriter(topics.TELEMETRY_KIND, box.signing, box.box_id)
+    topic = topics.topic(box.box_id, "telemetry")
+    payloads = [topics.encode(writer.next(BODY, 1_700_000_000 + n)) for n in range(20_000)]
     check = TelemetryCheck()
-    check.feed(fleet_wire.topic(box.box_id, "status"), fleet_wire.encode(fleet_wire.status(box, 1, True, 1)))
+    check.feed(topics.topic(box.box_id, "status"), topics.encode(topics.status(box, 1, True, 1)))
     started = time.perf_counter()
     for payload in payloads:
         check.feed(topic, payload)
@@ -112,20 +112,20 @@ def many_boxes_row(root: Path, broker: Mosquitto, count: int, seconds: int) -> t
     verifier = client(broker.port, "bench-verifier")
     received = []
     verifier.on_message = lambda _c, _u, message: received.append((message.topic, message.payload))
-    verifier.subscribe("%s/+/telemetry" % fleet_wire.PREFIX, qos=1)
+    verifier.subscribe("%s/+/telemetry" % topics.PREFIX, qos=1)
     verifier.loop_start()
     acked = [0]
     for n in range(count):
         made = client(broker.port, "bench-%04d" % n)
         made.on_publish = lambda *_args: acked.__setitem__(0, acked[0] + 1)
-        writers.append(ChainWriter(fleet_wire.TELEMETRY_KIND, keys.signing, "sim%04d" % n))
+        writers.append(ChainWriter(topics.TELEMETRY_KIND, keys.signing, "sim%04d" % n))
         clients.append(made)
         selector.register(made.socket(), selectors.EVENT_READ, made)
     sent, started = 0, time.monotonic()
     for second in range(seconds):
         for n, made in enumerate(clients):
             signed = writers[n].next(BODY, 1_700_000_000 + second)
-            made.publish("%s/sim%04d/telemetry" % (fleet_wire.PREFIX, n), fleet_wire.encode(signed), qos=1)
+            made.publish("%s/sim%04d/telemetry" % (topics.PREFIX, n), topics.encode(signed), qos=1)
             sent += 1
         deadline = started + second + 1
         while True:

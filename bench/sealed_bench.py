@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 from bench.stream_bench import WINDOWED_PRINTER, expected_digest, one_run, print_table, vase  # noqa: E402
 from firmware_bridge.virtual_printer import VirtualPrinterProcess  # noqa: E402
 from provisioning import identity  # noqa: E402
-from secure_print import keytext, opener, seal  # noqa: E402
+from secure_print import opener, seal  # noqa: E402
 from secure_print.license import License  # noqa: E402
 from secure_print.signer_key import SignerKey  # noqa: E402
 from secure_print.trust import TrustStore  # noqa: E402
+from wire import keytext  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 MB = 1_000_000

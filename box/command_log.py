@@ -5,9 +5,9 @@ numbers for results and status sessions. SQLite, WAL; owned by the fleet agent's
 import json
 import sqlite3
 
-from chain_client import canonical
-from chain_client.commands import CommandGate
-from chain_client.record_chain import record_hash
+from wire import canonical
+from wire.command_gate import CommandGate
+from wire.record_chain import record_hash
 
 MAX_RESULTS = 10_000  # older results are forgotten; their numbers stay below last_run, so they are still refused
 

@@ -27,9 +27,8 @@ from box import data_dir, fleet_commands, telemetry
 from box.command_log import CommandLog
 from box.outbox import EVENT, SAMPLE, Outbox
 from box.store import Store
-from chain_client import commands, envelope, fleet_wire
-from chain_client.commands import ACCEPTED, REJECTED
-from secure_print import keytext
+from wire import command_gate, envelope, keytext, topics
+from wire.command_gate import ACCEPTED, REJECTED
 
 log = logging.getLogger("mipai.fleet")
 SESSION_EXPIRY = 3600
@@ -50,7 +49,7 @@ def operator_keys(texts) -> dict:
     keys = {}
     for text in texts:
         _kind, key = keytext.decode(text, keytext.OPERATOR)
-        keys[fleet_wire.operator_key_id(key)] = key
+        keys[topics.operator_key_id(key)] = key
     return keys
 
 
@@ -95,7 +94,7 @@ class FleetAgent:
         self.thread.join(timeout)
 
     def topic(self, name: str) -> str:
-        return fleet_wire.topic(self.box.box_id, name)
+        return topics.topic(self.box.box_id, name)
 
     # -- the thread ------------------------------------------------------------------------------------------
 
@@ -153,8 +152,8 @@ class FleetAgent:
         finally:
             if self._client is not None and self.connected:
                 self._client.publish(
-                    self.topic(fleet_wire.STATUS),
-                    fleet_wire.encode(fleet_wire.status(self.box, self._session, False, int(time.time()))),
+                    self.topic(topics.STATUS),
+                    topics.encode(topics.status(self.box, self._session, False, int(time.time()))),
                     qos=1,
                     retain=True,
                 )
@@ -172,8 +171,8 @@ class FleetAgent:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="box-" + self.box.box_id,
                              protocol=mqtt.MQTTv5)  # fmt: skip
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
-        will = fleet_wire.status(self.box, self._session, False, int(time.time()))
-        client.will_set(self.topic(fleet_wire.STATUS), fleet_wire.encode(will), qos=1, retain=True)
+        will = topics.status(self.box, self._session, False, int(time.time()))
+        client.will_set(self.topic(topics.STATUS), topics.encode(will), qos=1, retain=True)
         tls = self.settings.get("fleet", "tls")
         if tls:
             enrolled = data_dir.fleet_tls_files(self.root)
@@ -210,7 +209,7 @@ class FleetAgent:
         self._connected_at = time.time()
         self._in_flight.clear()
         self._published_up_to = 0
-        for name in (fleet_wire.COMMAND, fleet_wire.CONFIG_DESIRED, fleet_wire.STATUS):
+        for name in (topics.COMMAND, topics.CONFIG_DESIRED, topics.STATUS):
             # retain_handling 0: retained messages (desired config, our own status) are sent on every subscribe
             client.subscribe(self.topic(name), options=mqtt.SubscribeOptions(qos=1))
         self._publish_status()
@@ -243,15 +242,15 @@ class FleetAgent:
     def _publish_status(self) -> None:
         state = self._status_state()
         self._status_published = state
-        signed = fleet_wire.status(self.box, self._session, True, int(time.time()), state)
-        self._client.publish(self.topic(fleet_wire.STATUS), fleet_wire.encode(signed), qos=1, retain=True)
+        signed = topics.status(self.box, self._session, True, int(time.time()), state)
+        self._client.publish(self.topic(topics.STATUS), topics.encode(signed), qos=1, retain=True)
 
     def _publish_config(self) -> None:
         body = fleet_commands.reported_config(self.store)
         sequence = self.commands.next_number("config")
-        signed = envelope.sign(fleet_wire.CONFIG_KIND, body, self.box.signing, self.box.box_id, int(time.time()),
+        signed = envelope.sign(topics.CONFIG_KIND, body, self.box.signing, self.box.box_id, int(time.time()),
                                sequence)  # fmt: skip
-        self._client.publish(self.topic(fleet_wire.CONFIG_REPORTED), fleet_wire.encode(signed), qos=1, retain=True)
+        self._client.publish(self.topic(topics.CONFIG_REPORTED), topics.encode(signed), qos=1, retain=True)
 
     # -- telemetry -------------------------------------------------------------------------------------------
 
@@ -275,7 +274,7 @@ class FleetAgent:
             properties = Properties(PacketTypes.PUBLISH)
             if created < self._connected_at:
                 properties.UserProperty = ("historical", "1")
-            name = fleet_wire.EVENT if priority == EVENT else fleet_wire.TELEMETRY
+            name = topics.EVENT if priority == EVENT else topics.TELEMETRY
             info = self._client.publish(self.topic(name), record, qos=1, properties=properties)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
@@ -295,12 +294,12 @@ class FleetAgent:
 
     def _on_message(self, client, userdata, message) -> None:
         try:
-            _box_id, name = fleet_wire.split_topic(message.topic)
-            if name == fleet_wire.COMMAND:
+            _box_id, name = topics.split_topic(message.topic)
+            if name == topics.COMMAND:
                 self._command(message.payload)
-            elif name == fleet_wire.CONFIG_DESIRED:
+            elif name == topics.CONFIG_DESIRED:
                 self._desired_config(message.payload)
-            elif name == fleet_wire.STATUS:
+            elif name == topics.STATUS:
                 self._own_status(message.payload)
         except Exception:  # one bad message must never stop the agent
             log.exception("a message on %s could not be handled", message.topic[:200])
@@ -308,13 +307,13 @@ class FleetAgent:
     def _command(self, payload: bytes) -> None:
         now = time.time()
         try:
-            command = fleet_wire.decode(payload)
-        except fleet_wire.WireError as exc:
+            command = topics.decode(payload)
+        except topics.WireError as exc:
             self._send_result({}, REJECTED, str(exc), now)
             return
         verdict = self.gate.check(command, now)
         if verdict.action == "repeat":
-            self._client.publish(self.topic(fleet_wire.RESULT), fleet_wire.encode(verdict.stored), qos=1)
+            self._client.publish(self.topic(topics.RESULT), topics.encode(verdict.stored), qos=1)
             return
         if verdict.action == "reject":
             log.warning("fleet command refused: %s", verdict.reason)
@@ -341,10 +340,10 @@ class FleetAgent:
     def _send_result(self, command, outcome: str, reason: str, now: float, data=None) -> dict:
         """Sign and publish a result. A result that cannot be published now is still stored by the caller, and
         a duplicate of the command gets it again."""
-        result = commands.result(self.box.signing, self.box.box_id, command, outcome, reason, int(now),
+        result = command_gate.result(self.box.signing, self.box.box_id, command, outcome, reason, int(now),
                                  self.commands.next_number("result"), data)  # fmt: skip
         if self._client is not None:
-            self._client.publish(self.topic(fleet_wire.RESULT), fleet_wire.encode(result), qos=1)
+            self._client.publish(self.topic(topics.RESULT), topics.encode(result), qos=1)
         return result
 
     def _start_download(self, command: dict, args: dict) -> None:
@@ -373,8 +372,8 @@ class FleetAgent:
 
     def _desired_config(self, payload: bytes) -> None:
         try:
-            signed = fleet_wire.decode(payload)
-        except fleet_wire.WireError as exc:
+            signed = topics.decode(payload)
+        except topics.WireError as exc:
             log.warning("desired configuration refused: %s", exc)
             return
         if not signed:
@@ -388,7 +387,7 @@ class FleetAgent:
         except envelope.EnvelopeError as exc:
             log.warning("desired configuration refused: %s", exc)
             return
-        if signed["kind"] != fleet_wire.CONFIG_KIND or body.get("box_id") != self.box.box_id:
+        if signed["kind"] != topics.CONFIG_KIND or body.get("box_id") != self.box.box_id:
             log.warning("desired configuration refused: not a configuration for this box")
             return
         values = body.get("values")
@@ -404,8 +403,8 @@ class FleetAgent:
 
     def _own_status(self, payload: bytes) -> None:
         try:
-            body = fleet_wire.verify_status(self.box.box_id, fleet_wire.decode(payload))
-        except fleet_wire.WireError:
+            body = topics.verify_status(self.box.box_id, topics.decode(payload))
+        except topics.WireError:
             return
         if not body["online"] and body["session"] < self._session and self.connected:
             log.info("a stale last will of session %d replaced our status; publishing it again", body["session"])

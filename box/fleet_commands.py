@@ -18,7 +18,7 @@ import urllib.request
 
 from box import job_states, settings
 from box.spool import SpoolError, title_from
-from chain_client.commands import ACCEPTED, FAILED, SUCCEEDED
+from wire.command_gate import ACCEPTED, FAILED, SUCCEEDED
 
 MAX_INLINE_JOB = 192 * 1024  # base64 of it still fits in one MQTT payload (fleet_wire.MAX_PAYLOAD)
 MAX_LOG_LINES = 500

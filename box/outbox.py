@@ -12,7 +12,7 @@ import contextlib
 import json
 import sqlite3
 
-from chain_client.record_chain import GENESIS, ChainWriter
+from wire.record_chain import GENESIS, ChainWriter
 
 KIND = "telemetry"
 SAMPLE, EVENT = 0, 1  # what may be thinned, and what is kept whatever happens

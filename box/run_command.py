@@ -16,10 +16,11 @@ from box.spool import Spool
 from box.store import Store
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from provisioning import identity
-from secure_print import keytext, seal
+from secure_print import seal
 from secure_print.license import License
 from secure_print.signer_key import SignerKey, write_secret_file
 from secure_print.trust import TrustStore
+from wire import keytext
 
 PROGRAM = "mipai-box run"
 DEMO_MOVE_TIME_SCALE = "0.25"  # the sample vase takes about 80 s: time to open the page and watch it

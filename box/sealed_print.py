@@ -3,9 +3,9 @@ verify completely, then (printer connected) check it and record the print, then 
 
 import time
 
-from chain_client import canonical, envelope
 from secure_print import opener
 from secure_print.license import PRINTER_FIELDS
+from wire import canonical, envelope
 
 USAGE_RECORD = "print.usage"
 

@@ -6,8 +6,8 @@ default), and every problem in a file is reported at once.
 
 import tomllib
 
-from secure_print import keytext
-from secure_print.errors import KeyTextError
+from wire import keytext
+from wire.keytext import KeyTextError
 
 _PORT_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*")
 

@@ -11,11 +11,12 @@ import secrets
 import time
 
 from provisioning.identity import BoxIdentity
-from secure_print import keytext, opener, seal
+from secure_print import opener, seal
 from secure_print.errors import PolicyError, SealedJobError
 from secure_print.gcode_policy import LineChecker
 from secure_print.license import GcodePolicy, License
 from secure_print.signer_key import SignerKey
+from wire import keytext
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _COPY_BYTES = 1 << 20

@@ -3,8 +3,8 @@
 import sys
 
 from box import data_dir
-from secure_print.errors import KeyTextError
 from secure_print.trust import TrustStore, TrustStoreError
+from wire.keytext import KeyTextError
 
 PROGRAM = "mipai-box trust"
 

@@ -1,1 +1,2 @@
-"""Signed, hash-chained records, Merkle batching and the EVM light client. Arrives with its issue."""
+"""The network's light chain client: receipt verification, Merkle batching, anchoring and reward claims on an
+EVM chain."""

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from chain_client import fleet_wire
 from provisioning import enrolment
 from secure_print.signer_key import write_secret_file
+from wire import topics
 
 BOX_CERT_DAYS = 825
 CA_DAYS = 3650
@@ -200,14 +200,14 @@ class FleetCA:
 def acl_text(operators) -> str:
     """Boxes reach only their own topics (%u is the certificate's common name, the box id), and only in the
     direction the protocol gives them; operator clients (fleet-NAME) reach every box."""
-    box = "%s/%%u/" % fleet_wire.PREFIX
+    box = "%s/%%u/" % topics.PREFIX
     lines = ["# boxes: their own topics only"]
-    for name in (fleet_wire.STATUS,):
+    for name in (topics.STATUS,):
         lines.append("pattern readwrite %s%s" % (box, name))
-    for name in (fleet_wire.TELEMETRY, fleet_wire.EVENT, fleet_wire.RESULT, fleet_wire.CONFIG_REPORTED):
+    for name in (topics.TELEMETRY, topics.EVENT, topics.RESULT, topics.CONFIG_REPORTED):
         lines.append("pattern write %s%s" % (box, name))
-    for name in (fleet_wire.COMMAND, fleet_wire.CONFIG_DESIRED):
+    for name in (topics.COMMAND, topics.CONFIG_DESIRED):
         lines.append("pattern read %s%s" % (box, name))
     for operator in operators:
-        lines += ["", "user %s" % operator, "topic readwrite %s/#" % fleet_wire.PREFIX]
+        lines += ["", "user %s" % operator, "topic readwrite %s/#" % topics.PREFIX]
     return "\n".join(lines) + "\n"

@@ -12,12 +12,11 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from chain_client import commands, envelope, fleet_wire
 from fleet.ca import CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
-from secure_print import keytext
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
+from wire import command_gate, keytext, topics
 
 PROGRAM = "mipai-fleet"
 COMMAND_LIFETIME = 300  # seconds a signed command stays valid
@@ -46,16 +45,16 @@ def run_keygen(args) -> int:
     except FileExistsError:
         raise UsageError("%s exists; an operator key is never overwritten" % args.output) from None
     print("operator key written to %s (mode 0600)" % args.output)
-    print("key id: %s" % fleet_wire.operator_key_id(key.public_bytes))
+    print("key id: %s" % topics.operator_key_id(key.public_bytes))
     print("put this line in each box's settings, [fleet] operators = [...]:")
     print(key.public_text)
     return 0
 
 
-def _collect(args, topics: list, seconds: float, on_message) -> None:
+def _collect(args, subscriptions: list, seconds: float, on_message) -> None:
     client = connect(args, "fleet-%s" % os.urandom(4).hex())
     client.on_message = lambda _c, _u, message: on_message(message)
-    for topic in topics:
+    for topic in subscriptions:
         client.subscribe(topic, qos=1)
     deadline = time.monotonic() + seconds if seconds else None
     try:
@@ -74,7 +73,7 @@ def _historical(message) -> bool:
 
 def run_boxes(args) -> int:
     check = TelemetryCheck()
-    _collect(args, ["%s/+/%s" % (fleet_wire.PREFIX, fleet_wire.STATUS)], args.seconds,
+    _collect(args, ["%s/+/%s" % (topics.PREFIX, topics.STATUS)], args.seconds,
              lambda m: check.feed(m.topic, m.payload))  # fmt: skip
     print("%-16s  %-7s  %-8s  %-24s  %s" % ("box", "online", "printing", "printer", "last seen"))
     for box_id, view in sorted(check.boxes.items()):
@@ -89,8 +88,8 @@ def run_boxes(args) -> int:
 def run_watch(args) -> int:
     check = TelemetryCheck()
     box = args.box or "+"
-    topics = ["%s/%s/%s" % (fleet_wire.PREFIX, box, name) for name in
-              (fleet_wire.STATUS, fleet_wire.TELEMETRY, fleet_wire.EVENT)]  # fmt: skip
+    subscriptions = ["%s/%s/%s" % (topics.PREFIX, box, name) for name in
+              (topics.STATUS, topics.TELEMETRY, topics.EVENT)]  # fmt: skip
     problems = []
 
     def show(message) -> None:
@@ -100,7 +99,7 @@ def run_watch(args) -> int:
                 for missing in finding.new_gaps:
                     print("%s GAP  record %d missing" % (finding.box_id, missing))
                 print("%s #%d %s%s %s" % (finding.box_id, record["seq"], "historical " if finding.historical else "",
-                      record["body"].get("type"), fleet_wire.encode(record["body"]).decode()[:160]))  # fmt: skip
+                      record["body"].get("type"), topics.encode(record["body"]).decode()[:160]))  # fmt: skip
             elif finding.kind == "refused":
                 problems.append(finding.reason)
                 print("%s REFUSED %s" % (finding.box_id, finding.reason))
@@ -110,7 +109,7 @@ def run_watch(args) -> int:
                       body["session"]))  # fmt: skip
         sys.stdout.flush()
 
-    _collect(args, topics, args.seconds, show)
+    _collect(args, subscriptions, args.seconds, show)
     for box_id, view in sorted(check.boxes.items()):
         gaps = view.gaps()
         print("%s: %d records verified, %d duplicates not counted, %d missing%s" % (box_id, view.records,
@@ -142,38 +141,37 @@ def send_command(args, box_id: str, name: str, arguments: dict) -> int:
     """Sign a command, publish it, print the box's results until the final one; the exit status says how it
     ended (0 succeeded, 1 rejected or failed, 3 no answer)."""
     key = SignerKey.load(args.key)
-    key_id = fleet_wire.operator_key_id(key.public_bytes)
+    key_id = topics.operator_key_id(key.public_bytes)
     now = int(time.time())
     sequence = next_sequence(args.key + ".seq", now)
-    body = {"box_id": box_id, "name": name, "args": arguments}
-    command = envelope.sign(commands.COMMAND_KIND, body, key.signing, key_id, now, sequence, now + COMMAND_LIFETIME)
+    command = command_gate.command(box_id, name, arguments, key.signing, key_id, now, sequence, now + COMMAND_LIFETIME)
     results = []
     client = connect(args, "fleet-%s" % os.urandom(4).hex())
     client.on_message = lambda _c, _u, message: results.append(message.payload)
-    client.subscribe(fleet_wire.topic(box_id, fleet_wire.RESULT), qos=1)
+    client.subscribe(topics.topic(box_id, topics.RESULT), qos=1)
     client.loop(0.5)
-    client.publish(fleet_wire.topic(box_id, fleet_wire.COMMAND), fleet_wire.encode(command), qos=1)
+    client.publish(topics.topic(box_id, topics.COMMAND), topics.encode(command), qos=1)
     deadline = time.monotonic() + args.timeout
     final = None
     while time.monotonic() < deadline and final is None:
         client.loop(0.1)
         while results:
             try:
-                result = fleet_wire.decode(results.pop(0))
-            except fleet_wire.WireError:
+                result = topics.decode(results.pop(0))
+            except topics.WireError:
                 continue
             body = result.get("body", {}) if isinstance(result, dict) else {}
             if body.get("command_key_id") != key_id or body.get("command_seq") != sequence:
                 continue
-            print("%s: %s%s" % (body["outcome"], body["reason"], ("\n" + fleet_wire.encode(body["data"]).decode())
+            print("%s: %s%s" % (body["outcome"], body["reason"], ("\n" + topics.encode(body["data"]).decode())
                                 if body.get("data") else ""))  # fmt: skip
-            if body["outcome"] != commands.ACCEPTED:
+            if body["outcome"] != command_gate.ACCEPTED:
                 final = body["outcome"]
     client.disconnect()
     if final is None:
         print("no final result from box %s within %d s (is it online?)" % (box_id, args.timeout))
         return 3
-    return 0 if final == commands.SUCCEEDED else 1
+    return 0 if final == command_gate.SUCCEEDED else 1
 
 
 def pick_box(boxes: dict, material: str, printer: str, among) -> str:
@@ -209,7 +207,7 @@ def run_dispatch(args) -> int:
     box = args.to
     if not box:
         check = TelemetryCheck()
-        _collect(args, ["%s/+/%s" % (fleet_wire.PREFIX, fleet_wire.STATUS)], 2.0,
+        _collect(args, ["%s/+/%s" % (topics.PREFIX, topics.STATUS)], 2.0,
                  lambda m: check.feed(m.topic, m.payload))  # fmt: skip
         among = set(args.among.split(",")) if args.among else set()
         box = pick_box(check.boxes, args.material, args.printer, among)

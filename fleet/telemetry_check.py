@@ -2,8 +2,8 @@
 each box's key from its signed status, verifies every telemetry and event record's signature and hash chain, and
 says what it found: a record (ok or a duplicate that is not counted twice), a gap, or a refusal with its reason."""
 
-from chain_client import fleet_wire
-from chain_client.record_chain import ChainError, ChainVerifier
+from wire import topics
+from wire.record_chain import ChainError, ChainVerifier
 
 
 class Finding:
@@ -24,7 +24,7 @@ class BoxView:
     def __init__(self, box_id: str, key: bytes) -> None:
         self.box_id = box_id
         self.key = key
-        self.chain = ChainVerifier(key, box_id, fleet_wire.TELEMETRY_KIND)
+        self.chain = ChainVerifier(key, box_id, topics.TELEMETRY_KIND)
         self.status = None
         self.session = 0
         self.records = 0
@@ -45,17 +45,17 @@ class TelemetryCheck:
 
     def feed(self, topic: str, payload: bytes, historical: bool = False) -> list:
         try:
-            box_id, name = fleet_wire.split_topic(topic)
-            if len(payload) > fleet_wire.MAX_PAYLOAD:
-                raise fleet_wire.WireError("payload of %d bytes is over the limit" % len(payload))
-        except fleet_wire.WireError as exc:
+            box_id, name = topics.split_topic(topic)
+            if len(payload) > topics.MAX_PAYLOAD:
+                raise topics.WireError("payload of %d bytes is over the limit" % len(payload))
+        except topics.WireError as exc:
             return [Finding("refused", topic.split("/")[2] if topic.count("/") >= 3 else "?", reason=str(exc))]
-        if name == fleet_wire.STATUS:
+        if name == topics.STATUS:
             try:
-                return self._status(box_id, fleet_wire.decode(payload))
-            except fleet_wire.WireError as exc:
+                return self._status(box_id, topics.decode(payload))
+            except topics.WireError as exc:
                 return [Finding("refused", box_id, reason=str(exc))]
-        if name in (fleet_wire.TELEMETRY, fleet_wire.EVENT):
+        if name in (topics.TELEMETRY, topics.EVENT):
             view = self.boxes.get(box_id)
             if view is None:
                 early = self._early.setdefault(box_id, [])
@@ -69,8 +69,8 @@ class TelemetryCheck:
         if not signed:
             return []
         try:
-            body = fleet_wire.verify_status(box_id, signed)
-        except fleet_wire.WireError as exc:
+            body = topics.verify_status(box_id, signed)
+        except topics.WireError as exc:
             return [Finding("refused", box_id, reason=str(exc))]
         view = self.boxes.get(box_id)
         if view is None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.x509.oid import AttributeOID, NameOID
 
-from secure_print import keytext
+from wire import keytext
 
 MAX_REQUEST_BYTES = 16 * 1024
 

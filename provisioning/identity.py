@@ -5,8 +5,8 @@ import os
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from secure_print import keytext
 from secure_print.signer_key import write_secret_file
+from wire import keytext
 
 SIGNING_FILE = "box_ed25519.key"
 SEALING_FILE = "box_x25519.key"

@@ -35,7 +35,3 @@ class LicenseError(SealedJobError):
 
 class PolicyError(SealedJobError):
     """A line of the G-code breaks the job's G-code policy or cannot be sent to a printer."""
-
-
-class KeyTextError(ValueError):
-    """A pasted key that is malformed, of the wrong kind, or mistyped (its checksum fails)."""

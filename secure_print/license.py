@@ -4,9 +4,8 @@ import fnmatch
 import re
 import time
 
-from chain_client import canonical
-from secure_print import keytext
 from secure_print.errors import HeaderError, LicenseError
+from wire import canonical, keytext
 
 VERSION = 1
 MAX_BOXES = 32

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from firmware_bridge import gcode
-from secure_print import job_format, keytext
+from secure_print import job_format
 from secure_print import license as licenses
 from secure_print.errors import (
     DecompressionError,
@@ -27,6 +27,7 @@ from secure_print.errors import (
 )
 from secure_print.gcode_policy import LineChecker
 from secure_print.watermark import Watermarker
+from wire import keytext
 
 MAX_GCODE_BYTES = 2 * 1024**3
 MAX_RATIO = 250

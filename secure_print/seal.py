@@ -7,9 +7,10 @@ import zstandard
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from secure_print import job_format, keytext
+from secure_print import job_format
 from secure_print.license import License
 from secure_print.signer_key import SignerKey
+from wire import keytext
 
 DEFAULT_LEVEL = 3
 _READ_BYTES = 1 << 20

@@ -9,10 +9,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from console.progress_bar import ProgressBar
 from firmware_bridge import gcode
-from secure_print import certificate, job_format, keytext, opener, seal, watermark
-from secure_print.errors import KeyTextError, SealedJobError
+from secure_print import certificate, job_format, opener, seal, watermark
+from secure_print.errors import SealedJobError
 from secure_print.license import DEFAULT_FORBIDDEN, PRINTER_FIELDS, GcodePolicy, License, normalise_mcode
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
+from wire import keytext
+from wire.keytext import KeyTextError
 
 PROGRAM = "mipai-seal"
 

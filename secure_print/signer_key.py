@@ -7,7 +7,7 @@ import os
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from secure_print import keytext
+from wire import keytext
 
 _HEADERS = {
     keytext.DESIGNER: "MIPAI-DESIGNER-SECRET-KEY",

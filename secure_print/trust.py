@@ -4,8 +4,9 @@ import json
 import os
 
 from secure_print import certificate as certificates
-from secure_print import keytext
-from secure_print.errors import HeaderError, KeyTextError, UntrustedKeyError
+from secure_print.errors import HeaderError, UntrustedKeyError
+from wire import keytext
+from wire.keytext import KeyTextError
 
 
 class TrustStoreError(ValueError):

@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from box.outbox import EVENT, SAMPLE, Outbox
-from chain_client.canonical import CanonicalError
-from chain_client.record_chain import ChainVerifier
+from wire.canonical import CanonicalError
+from wire.record_chain import ChainVerifier
 
 KEY_BYTES = bytes(range(32))
 KEY = Ed25519PrivateKey.from_private_bytes(KEY_BYTES)

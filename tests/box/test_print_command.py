@@ -10,9 +10,9 @@ from importlib import resources
 
 import pytest
 
-from chain_client import envelope
 from firmware_bridge import gcode
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from wire import envelope
 
 SAMPLE = str(resources.files("firmware_bridge.samples").joinpath("vase.gcode"))
 

@@ -15,12 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AttributeOID, NameOID
 
-from chain_client import fleet_wire
 from fleet.ca import CAError, FleetCA
 from provisioning import enrolment, identity
 from tests.box.test_daemon import Daemon, wait_for
 from tests.box.test_print_command import World
 from tests.mosquitto import RUN_AS, Mosquitto, free_port
+from wire import topics
 
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 
@@ -119,23 +119,23 @@ def test_the_broker_keeps_each_box_to_its_own_topics(ca, tls_broker, tmp_path):
     b = TlsClient(broker.port, ca_file, *box_files(ca, box_b, tmp_path / "b-tls"), name="box-b")
     operator = TlsClient(broker.port, ca_file, operator_cert, operator_key, name="fleet-ops")
     try:
-        b.client.subscribe(fleet_wire.topic(box_b.box_id, fleet_wire.COMMAND), qos=1)
-        a.client.subscribe(fleet_wire.topic(box_b.box_id, fleet_wire.TELEMETRY), qos=1)
-        a.client.subscribe("%s/#" % fleet_wire.PREFIX, qos=1)
-        operator.client.subscribe("%s/#" % fleet_wire.PREFIX, qos=1)
+        b.client.subscribe(topics.topic(box_b.box_id, topics.COMMAND), qos=1)
+        a.client.subscribe(topics.topic(box_b.box_id, topics.TELEMETRY), qos=1)
+        a.client.subscribe("%s/#" % topics.PREFIX, qos=1)
+        operator.client.subscribe("%s/#" % topics.PREFIX, qos=1)
         time.sleep(0.5)
-        a.client.publish(fleet_wire.topic(box_b.box_id, fleet_wire.COMMAND), b"from a", qos=1)
-        a.client.publish(fleet_wire.topic(box_b.box_id, fleet_wire.TELEMETRY), b"a as b", qos=1)
-        a.client.publish(fleet_wire.topic(box_b.box_id, fleet_wire.STATUS), b"a as b", qos=1, retain=True)
-        a.client.publish(fleet_wire.topic(box_a.box_id, fleet_wire.COMMAND), b"a to itself", qos=1)
-        b.client.publish(fleet_wire.topic(box_b.box_id, fleet_wire.TELEMETRY), b"b's own", qos=1)
-        operator.client.publish(fleet_wire.topic(box_b.box_id, fleet_wire.COMMAND), b"from the operator", qos=1)
-        wait_for(lambda: (fleet_wire.topic(box_b.box_id, fleet_wire.COMMAND), b"from the operator") in b.got(),
+        a.client.publish(topics.topic(box_b.box_id, topics.COMMAND), b"from a", qos=1)
+        a.client.publish(topics.topic(box_b.box_id, topics.TELEMETRY), b"a as b", qos=1)
+        a.client.publish(topics.topic(box_b.box_id, topics.STATUS), b"a as b", qos=1, retain=True)
+        a.client.publish(topics.topic(box_a.box_id, topics.COMMAND), b"a to itself", qos=1)
+        b.client.publish(topics.topic(box_b.box_id, topics.TELEMETRY), b"b's own", qos=1)
+        operator.client.publish(topics.topic(box_b.box_id, topics.COMMAND), b"from the operator", qos=1)
+        wait_for(lambda: (topics.topic(box_b.box_id, topics.COMMAND), b"from the operator") in b.got(),
                  "the operator's command to reach box b", timeout=10)  # fmt: skip
-        wait_for(lambda: (fleet_wire.topic(box_b.box_id, fleet_wire.TELEMETRY), b"b's own") in operator.got(),
+        wait_for(lambda: (topics.topic(box_b.box_id, topics.TELEMETRY), b"b's own") in operator.got(),
                  "box b's telemetry to reach the operator", timeout=10)  # fmt: skip
         time.sleep(0.5)
-        assert b.got() == [(fleet_wire.topic(box_b.box_id, fleet_wire.COMMAND), b"from the operator")]
+        assert b.got() == [(topics.topic(box_b.box_id, topics.COMMAND), b"from the operator")]
         assert a.got() == []  # box a reads nothing of box b's, nor the wildcard
         payloads = [payload for _topic, payload in operator.got()]
         assert b"a as b" not in payloads and b"from a" not in payloads and b"a to itself" not in payloads

@@ -16,16 +16,15 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from chain_client import canonical, commands, envelope, fleet_wire
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.telemetry_check import TelemetryCheck
-from secure_print import keytext
 from secure_print.signer_key import SignerKey
 from tests.box.test_daemon import Daemon, job_row, wait_for
 from tests.box.test_print_command import World
 from tests.mosquitto import Listener, Mosquitto
+from wire import canonical, command_gate, envelope, keytext, topics
 
-BOX_TOPICS = "%s/+/#" % fleet_wire.PREFIX
+BOX_TOPICS = "%s/+/#" % topics.PREFIX
 
 
 @pytest.fixture
@@ -110,8 +109,8 @@ def test_a_prints_telemetry_arrives_complete_signed_and_chained(world, broker, o
     assert len(printing) >= 3 and printing[-1]["body"]["job"]["lines"] == job_row(world)["source_lines"]
     stamps = [r["ts"] for r in printing]
     assert max(b - a for a, b in itertools.pairwise(stamps)) <= 2  # about 1 Hz while printing
-    final = [fleet_wire.decode(p) for t, p, _h in listener.take() if t.endswith("/status")][-1]
-    assert fleet_wire.verify_status(world.box_id, final)["online"] is False  # said on the way out
+    final = [topics.decode(p) for t, p, _h in listener.take() if t.endswith("/status")][-1]
+    assert topics.verify_status(world.box_id, final)["online"] is False  # said on the way out
 
 
 @pytest.mark.timeout(400)  # a 60 s outage inside a print of about 100 s
@@ -180,12 +179,12 @@ class Operator:
     def __init__(self, broker: Mosquitto, box_id: str, key: SignerKey) -> None:
         self.box_id = box_id
         self.key = key
-        self.key_id = fleet_wire.operator_key_id(key.public_bytes)
+        self.key_id = topics.operator_key_id(key.public_bytes)
         self.results = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="op-test", protocol=mqtt.MQTTv5)
-        self.client.on_message = lambda _c, _u, message: self.results.append(fleet_wire.decode(message.payload))
+        self.client.on_message = lambda _c, _u, message: self.results.append(topics.decode(message.payload))
         self.client.connect("127.0.0.1", broker.port)
-        self.client.subscribe(fleet_wire.topic(box_id, fleet_wire.RESULT), qos=1)
+        self.client.subscribe(topics.topic(box_id, topics.RESULT), qos=1)
         self.client.loop_start()
         time.sleep(0.3)
         self.sequence = 0
@@ -194,17 +193,17 @@ class Operator:
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
-        body = {"box_id": box_id or self.box_id, "name": name, "args": args or {}}
         now = int(time.time())
         signing = (key or self.key).signing
-        key_id = fleet_wire.operator_key_id((key or self.key).public_bytes)
-        return envelope.sign(commands.COMMAND_KIND, body, signing, key_id, now, sequence, now + expires_in)
+        key_id = topics.operator_key_id((key or self.key).public_bytes)
+        return command_gate.command(box_id or self.box_id, name, args or {}, signing, key_id, now, sequence,
+                                    now + expires_in)  # fmt: skip
 
     def send(self, payload) -> dict:
         """Publish and wait for the next result; returns its verified body."""
         count = len(self.results)
         raw = payload if isinstance(payload, bytes) else canonical.encode(payload)
-        self.client.publish(fleet_wire.topic(self.box_id, fleet_wire.COMMAND), raw, qos=1)
+        self.client.publish(topics.topic(self.box_id, topics.COMMAND), raw, qos=1)
         wait_for(lambda: len(self.results) > count, "the box's result", timeout=20)
         return self.results[count]
 
@@ -217,7 +216,7 @@ class Operator:
 def test_commands_are_run_only_when_signed_for_this_box_new_and_unexpired(world, broker, operator):
     with VirtualPrinterProcess() as printer:
         daemon = fleet_daemon(world, broker, printer.path, operator).start()
-        listener = Listener(broker, [fleet_wire.topic(world.box_id, fleet_wire.STATUS)], client_id="status")
+        listener = Listener(broker, [topics.topic(world.box_id, topics.STATUS)], client_id="status")
         wait_for(lambda: world.box_id in checked(listener).boxes, "the box to come online")
         box_key = checked(listener).boxes[world.box_id].key
         listener.close()
@@ -285,7 +284,7 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
             for payload, why in (
                 (b"\x00\xff junk \x80", "not canonical JSON"),
                 (b"[" * 5000 + b"]" * 5000, "nested"),
-                (b"x" * (fleet_wire.MAX_PAYLOAD + 1), "over the"),
+                (b"x" * (topics.MAX_PAYLOAD + 1), "over the"),
                 (b'{"kind": "cmd"}', "not canonical"),
                 (b"[]", "not a signed command"),
             ):
@@ -409,11 +408,11 @@ def test_a_job_by_url_is_downloaded_resumed_checked_and_queued_and_desired_confi
             spooled = [p.name for p in (world.data_dir / "spool").iterdir()]
             assert spooled == [job_row(world)["job_id"] + ".mipjob"]  # the mismatch left nothing behind
 
-            reported = Listener(broker, [fleet_wire.topic(world.box_id, fleet_wire.CONFIG_REPORTED)], "cfg")
+            reported = Listener(broker, [topics.topic(world.box_id, topics.CONFIG_REPORTED)], "cfg")
             now = int(time.time())
-            desired = envelope.sign(fleet_wire.CONFIG_KIND, {"box_id": world.box_id, "values": {"box.name": "farm 7"}},
+            desired = envelope.sign(topics.CONFIG_KIND, {"box_id": world.box_id, "values": {"box.name": "farm 7"}},
                                     operator.signing, ops.key_id, now, 1, now + 600)  # fmt: skip
-            ops.client.publish(fleet_wire.topic(world.box_id, fleet_wire.CONFIG_DESIRED), canonical.encode(desired),
+            ops.client.publish(topics.topic(world.box_id, topics.CONFIG_DESIRED), canonical.encode(desired),
                                qos=1, retain=True)  # fmt: skip
 
             def named() -> bool:

@@ -9,11 +9,10 @@ from box import fleet_agent, fleet_commands, telemetry
 from box.command_log import CommandLog
 from box.outbox import Outbox
 from box.settings import Settings, SettingsError
-from chain_client import commands, envelope, fleet_wire
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
-from secure_print import keytext
 from secure_print.signer_key import SignerKey
+from wire import command_gate, envelope, keytext, topics
 
 
 @pytest.fixture
@@ -22,39 +21,39 @@ def box(tmp_path):
 
 
 def test_topics_are_named_and_split_strictly():
-    assert fleet_wire.topic("abc", fleet_wire.RESULT) == "mipai/v1/abc/cmd/result"
-    assert fleet_wire.split_topic("mipai/v1/abc/cmd/result") == ("abc", "cmd/result")
+    assert topics.topic("abc", topics.RESULT) == "mipai/v1/abc/cmd/result"
+    assert topics.split_topic("mipai/v1/abc/cmd/result") == ("abc", "cmd/result")
     for bad in ("mipai/v1/abc/other", "mipai/v2/abc/status", "mipai/v1//status", "status", "mipai/v1/abc"):
-        with pytest.raises(fleet_wire.WireError):
-            fleet_wire.split_topic(bad)
+        with pytest.raises(topics.WireError):
+            topics.split_topic(bad)
     with pytest.raises(ValueError):
-        fleet_wire.topic("abc", "secrets")
+        topics.topic("abc", "secrets")
 
 
 def test_payloads_must_be_small_shallow_canonical_json():
-    assert fleet_wire.decode(b'{"a":1}') == {"a": 1}
+    assert topics.decode(b'{"a":1}') == {"a": 1}
     for bad, why in (
         (b'{"a": 1}', "canonical"),
         (b'{"a":1.5}', "floating"),
         (b"[" * 40 + b"]" * 40, "nested"),
         (b"\xff", "UTF-8"),
-        (b'"' + b"x" * fleet_wire.MAX_PAYLOAD + b'"', "limit"),
+        (b'"' + b"x" * topics.MAX_PAYLOAD + b'"', "limit"),
     ):
-        with pytest.raises(fleet_wire.WireError, match=why):
-            fleet_wire.decode(bad)
+        with pytest.raises(topics.WireError, match=why):
+            topics.decode(bad)
 
 
 def test_a_status_speaks_only_for_the_box_whose_key_it_carries(box, tmp_path):
-    signed = fleet_wire.status(box, 3, True, 1000, {"printing": False})
-    assert fleet_wire.verify_status(box.box_id, signed)["session"] == 3
+    signed = topics.status(box, 3, True, 1000, {"printing": False})
+    assert topics.verify_status(box.box_id, signed)["session"] == 3
     other = identity.load_or_create(str(tmp_path / "other"))
-    with pytest.raises(fleet_wire.WireError, match="does not carry the key"):
-        fleet_wire.verify_status(other.box_id, signed)
-    impostor = fleet_wire.status(other, 9, True, 1000)
+    with pytest.raises(topics.WireError, match="does not carry the key"):
+        topics.verify_status(other.box_id, signed)
+    impostor = topics.status(other, 9, True, 1000)
     impostor["body"]["box_key"] = box.signing_public.hex()  # claims box's key, signed by another key
     impostor["key_id"] = box.box_id
-    with pytest.raises(fleet_wire.WireError, match="does not verify"):
-        fleet_wire.verify_status(box.box_id, impostor)
+    with pytest.raises(topics.WireError, match="does not verify"):
+        topics.verify_status(box.box_id, impostor)
 
 
 def test_samples_come_at_1_hz_while_printing_and_slower_when_idle():
@@ -87,7 +86,7 @@ def test_a_sample_holds_integers_only():
     row = {"id": 4, "job_id": "j", "last_source_line": 10, "source_lines": 100}
     body = telemetry.sample(True, True, live, row)
     assert body["hotend"] == [2050, 2050] and body["bed"] == [600, 600] and body["job"]["eta_s"] == 12
-    assert fleet_wire.encode(body)  # canonical: no floats anywhere
+    assert topics.encode(body)  # canonical: no floats anywhere
 
 
 def test_reconnect_waits_grow_to_a_cap_with_full_jitter():
@@ -107,14 +106,14 @@ def test_logs_fetched_remotely_have_secrets_redacted():
 
 def test_the_command_log_keeps_results_and_numbers_across_a_restart(tmp_path, box):
     operator = SignerKey.generate(keytext.OPERATOR)
-    key_id = fleet_wire.operator_key_id(operator.public_bytes)
+    key_id = topics.operator_key_id(operator.public_bytes)
     operators = {key_id: operator.public_bytes}
     command = envelope.sign("cmd", {"box_id": box.box_id, "name": "identify", "args": {}}, operator.signing, key_id,
                             100, 7, 10_000)  # fmt: skip
     log = CommandLog(str(tmp_path / "commands.sqlite"))
     gate = log.gate(box.box_id, operators)
     assert gate.check(command, 200).action == "run"
-    result = commands.result(box.signing, box.box_id, command, "succeeded", "ok", 200, log.next_number("result"))
+    result = command_gate.result(box.signing, box.box_id, command, "succeeded", "ok", 200, log.next_number("result"))
     log.remember(gate, command, result)
     assert log.next_number("session") == 1 and log.next_number("session") == 2
     log.close()
@@ -150,17 +149,17 @@ def test_the_operator_check_counts_each_record_once_and_flags_gaps(tmp_path, box
     outbox = Outbox(str(tmp_path / "outbox.sqlite"), box.signing, box.box_id)
     signed = [outbox.append({"type": "sample", "n": n}, 1000 + n) for n in range(6)]
     check = TelemetryCheck()
-    topic = fleet_wire.topic(box.box_id, fleet_wire.TELEMETRY)
-    assert check.feed(topic, fleet_wire.encode(signed[0]))[0].kind == "waiting"  # before the box's status
-    status = fleet_wire.status(box, 1, True, 1000)
-    findings = check.feed(fleet_wire.topic(box.box_id, fleet_wire.STATUS), fleet_wire.encode(status))
+    topic = topics.topic(box.box_id, topics.TELEMETRY)
+    assert check.feed(topic, topics.encode(signed[0]))[0].kind == "waiting"  # before the box's status
+    status = topics.status(box, 1, True, 1000)
+    findings = check.feed(topics.topic(box.box_id, topics.STATUS), topics.encode(status))
     assert [f.kind for f in findings] == ["status", "record"]
-    assert check.feed(topic, fleet_wire.encode(signed[0]))[0].kind == "duplicate"
-    assert list(check.feed(topic, fleet_wire.encode(signed[3]))[0].new_gaps) == [2, 3]
+    assert check.feed(topic, topics.encode(signed[0]))[0].kind == "duplicate"
+    assert list(check.feed(topic, topics.encode(signed[3]))[0].new_gaps) == [2, 3]
     edited = dict(signed[4], body=dict(signed[4]["body"], n=99))
-    assert check.feed(topic, fleet_wire.encode(edited))[0].kind == "refused"
-    stale = fleet_wire.status(box, 0, False, 900)
-    assert "stale" in check.feed(fleet_wire.topic(box.box_id, fleet_wire.STATUS), fleet_wire.encode(stale))[0].reason
+    assert check.feed(topic, topics.encode(edited))[0].kind == "refused"
+    stale = topics.status(box, 0, False, 900)
+    assert "stale" in check.feed(topics.topic(box.box_id, topics.STATUS), topics.encode(stale))[0].reason
     view = check.boxes[box.box_id]
     assert view.records == 2 and view.duplicates == 1 and view.gaps() == [2, 3]
     outbox.close()

@@ -6,9 +6,10 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from secure_print import keytext, seal
+from secure_print import seal
 from secure_print.license import License
 from secure_print.signer_key import SignerKey
+from wire import keytext
 
 GCODE = b"; a small part\nM140 S60\nM104 S210\nG28\n" + b"".join(
     b"G1 X%d.%03d Y%d.5 E%d.01\n" % (10 + i % 90, (i * 37) % 1000, 20 + i % 70, i) for i in range(3000)

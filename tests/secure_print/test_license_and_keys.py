@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain_client import canonical
-from secure_print import keytext, license
-from secure_print.errors import HeaderError, KeyTextError
+from secure_print import license
+from secure_print.errors import HeaderError
 from secure_print.signer_key import SignerKey
+from wire import canonical, keytext
+from wire.keytext import KeyTextError
 
 DESIGNER = SignerKey.generate(keytext.DESIGNER).public_text
 

@@ -5,12 +5,13 @@ import time
 
 import pytest
 
-from secure_print import certificate, keytext, opener
+from secure_print import certificate, opener
 from secure_print.errors import LicenseError, SignatureError, UntrustedKeyError
 from secure_print.ledger import PrintLedger
 from secure_print.signer_key import SignerKey
 from secure_print.trust import TrustStore, TrustStoreError
 from tests.secure_print.sealing import Box, make_job
+from wire import keytext
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain_client import envelope
+from wire import envelope
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "envelope")
 KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"mipai envelope test vector key").digest())

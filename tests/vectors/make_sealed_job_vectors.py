@@ -14,9 +14,10 @@ import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from secure_print import job_format, keytext, seal
+from secure_print import job_format, seal
 from secure_print.license import GcodePolicy, License
 from secure_print.signer_key import SignerKey
+from wire import keytext
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sealed-job")
 NOW = 1_800_000_000  # the box's clock for every vector

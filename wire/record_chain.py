@@ -5,7 +5,7 @@ envelopes in any order and reports what it can prove."""
 
 import hashlib
 
-from chain_client import canonical, envelope
+from wire import canonical, envelope
 
 GENESIS = "0" * 64
 

@@ -2,8 +2,7 @@
 retained status and its last will, and the strict decoding of every payload that arrives. Both sides import this
 module; nothing here does I/O."""
 
-from chain_client import canonical, envelope
-from secure_print import keytext
+from wire import canonical, envelope, keytext
 
 PREFIX = "mipai/v1"
 MAX_PAYLOAD = 256 * 1024  # an inline job.submit is the largest message; anything bigger is refused unread

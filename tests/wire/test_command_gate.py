@@ -4,7 +4,7 @@ the reason; a duplicate gets the stored result again and does not run twice."""
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain_client import commands, envelope
+from wire import command_gate, envelope
 
 OPERATOR = Ed25519PrivateKey.generate()
 STRANGER = Ed25519PrivateKey.generate()
@@ -13,19 +13,18 @@ NOW = 1_800_000_000
 
 
 def command(seq: int, name: str = "job.pause", box_id: str = "box-1", key=OPERATOR, key_id="op-1", expires=NOW + 60):
-    body = {"box_id": box_id, "name": name, "args": {}}
-    return envelope.sign(commands.COMMAND_KIND, body, key, key_id, NOW, seq, expires)
+    return command_gate.command(box_id, name, {}, key, key_id, NOW, seq, expires)
 
 
 @pytest.fixture
 def gate():
-    return commands.CommandGate("box-1", {"op-1": OPERATOR.public_key().public_bytes_raw()})
+    return command_gate.CommandGate("box-1", {"op-1": OPERATOR.public_key().public_bytes_raw()})
 
 
-def _run(gate, signed) -> commands.Verdict:
+def _run(gate, signed) -> command_gate.Verdict:
     verdict = gate.check(signed, NOW)
     if verdict.action == "run":
-        gate.record(signed, commands.result(BOX, "box-1", signed, commands.SUCCEEDED, "", NOW, signed["seq"]))
+        gate.record(signed, command_gate.result(BOX, "box-1", signed, command_gate.SUCCEEDED, "", NOW, signed["seq"]))
     return verdict
 
 
@@ -34,7 +33,7 @@ def test_a_good_command_runs_once_and_a_duplicate_repeats_its_result(gate):
     assert _run(gate, first).action == "run"
     again = gate.check(first, NOW + 5)
     assert again.action == "repeat"
-    assert again.stored["body"]["outcome"] == commands.SUCCEEDED and again.stored["body"]["command_seq"] == 1
+    assert again.stored["body"]["outcome"] == command_gate.SUCCEEDED and again.stored["body"]["command_seq"] == 1
     assert _run(gate, command(2, "job.resume")).action == "run"
 
 
@@ -66,8 +65,8 @@ def test_replayed_and_out_of_order_commands_are_refused(gate):
 
 
 def test_results_are_signed_by_the_box_and_echo_the_command(gate):
-    signed = commands.result(BOX, "box-1", command(3), commands.REJECTED, "printing", NOW, 11)
+    signed = command_gate.result(BOX, "box-1", command(3), command_gate.REJECTED, "printing", NOW, 11)
     body = envelope.verify(signed, BOX.public_key().public_bytes_raw())
     assert (body["command_key_id"], body["command_seq"], body["outcome"]) == ("op-1", 3, "rejected")
-    junk = commands.result(BOX, "box-1", b"junk", commands.REJECTED, "not a command", NOW, 12)
+    junk = command_gate.result(BOX, "box-1", b"junk", command_gate.REJECTED, "not a command", NOW, 12)
     assert envelope.verify(junk, BOX.public_key().public_bytes_raw())["command_seq"] == -1

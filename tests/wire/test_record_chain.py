@@ -4,8 +4,8 @@ a writer that restarts from its persisted head continues the chain."""
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain_client import envelope
-from chain_client.record_chain import GENESIS, ChainError, ChainVerifier, ChainWriter
+from wire import envelope
+from wire.record_chain import GENESIS, ChainError, ChainVerifier, ChainWriter
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes_raw()

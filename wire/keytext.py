@@ -3,13 +3,15 @@
 import base64
 import hashlib
 
-from secure_print.errors import KeyTextError
-
 BOX = "mipai-box"  # Ed25519 public key || X25519 public key
 DESIGNER = "mipai-designer"
 NETWORK = "mipai-network"
 OPERATOR = "mipai-operator"  # Ed25519 public key of a fleet operator who signs commands
 _SIZES = {BOX: 64, DESIGNER: 32, NETWORK: 32, OPERATOR: 32}
+
+
+class KeyTextError(ValueError):
+    """A pasted key that is malformed, of the wrong kind, or mistyped (its checksum fails)."""
 
 
 def _checksum(kind: str, key: bytes) -> bytes:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from chain_client import canonical, envelope
+from wire import canonical, envelope
 
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "envelope")
 FILES = sorted(name for name in os.listdir(VECTORS) if name.endswith(".json"))

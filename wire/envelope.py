@@ -10,7 +10,7 @@ import nacl.exceptions
 import nacl.signing
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain_client import canonical
+from wire import canonical
 
 CONTEXT = b"mipai/1 envelope\x00"
 FIELDS = ("body", "exp", "key_id", "kind", "seq", "sig", "ts")

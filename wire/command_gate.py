@@ -7,8 +7,8 @@ of kind `cmd.result` signed by the box, whose body is `{"box_id", "command_key_i
 "outcome", "reason", "data"}` with outcome accepted, rejected, succeeded or failed.
 """
 
-from chain_client import envelope
-from chain_client.record_chain import record_hash
+from wire import envelope
+from wire.record_chain import record_hash
 
 ACCEPTED, REJECTED, SUCCEEDED, FAILED = "accepted", "rejected", "succeeded", "failed"
 COMMAND_KIND = "cmd"
@@ -72,6 +72,12 @@ class CommandGate:
         key_id, sequence = command["key_id"], command["seq"]
         self.last_run[key_id] = max(sequence, self.last_run.get(key_id, 0))
         self.results[(key_id, sequence)] = (record_hash(command), result)
+
+
+def command(box_id: str, name: str, args: dict, operator_key, key_id: str, now: int, sequence: int, expires: int):
+    """An operator's signed command for one box: what `mipai-fleet` sends and the box's gate checks."""
+    return envelope.sign(COMMAND_KIND, {"box_id": box_id, "name": name, "args": args}, operator_key, key_id, now,
+                         sequence, expires)  # fmt: skip
 
 
 def result(box_key, box_id: str, command: dict, outcome: str, reason: str, now: int, sequence: int, data=None):
