@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from box.outbox import Outbox
+from box.fleet_link.outbox import Outbox
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
 from tests.mosquitto import Mosquitto

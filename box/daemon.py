@@ -14,16 +14,17 @@ import time
 
 from aiohttp import web
 
-from box import button_gestures, data_dir
-from box.fleet_agent import FleetAgent
+from box import data_dir
+from box.device import button_gestures
+from box.device.network_watch import NetworkWatch
+from box.device.panel import Panel
+from box.device.setup_mode import SetupMode
+from box.fleet_link.agent import FleetAgent
+from box.jobs.spool import Spool
+from box.jobs.store import Store
+from box.jobs.store_owner import StoreOwner
 from box.log_ring import LogRing
-from box.network_watch import NetworkWatch
-from box.panel import Panel
-from box.print_worker import PrintWorker
-from box.setup_mode import SetupMode
-from box.spool import Spool
-from box.store import Store
-from box.store_owner import StoreOwner
+from box.printing.printer_owner import PrintWorker
 from box.web.accounts import Accounts
 from box.web.app import make_app
 from provisioning import device_names, identity

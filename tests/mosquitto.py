@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from box.local_broker import LocalMosquitto, anonymous_config, free_port
+from box.cli.demo_broker import LocalMosquitto, anonymous_config, free_port
 
 RUN_AS = "root" if os.geteuid() == 0 else ""  # as root, Mosquitto would drop to a user who cannot read tmp_path
 __all__ = ["RUN_AS", "Listener", "Mosquitto", "free_port"]

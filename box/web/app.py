@@ -14,11 +14,11 @@ import time
 
 from aiohttp import web
 
-from box import fleet_enrolment
-from box.job_states import IllegalTransition
-from box.setup_mode import SetupMode
-from box.spool import Spool, SpoolError
-from box.store import UnknownJob
+from box.device.setup_mode import SetupMode
+from box.fleet_link import enrolment_steps
+from box.jobs.job_states import IllegalTransition
+from box.jobs.spool import Spool, SpoolError
+from box.jobs.store import UnknownJob
 from box.web import fleet_page, octoprint_api, pages, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
@@ -110,8 +110,8 @@ async def index(request: web.Request):
 async def _dashboard(request: web.Request, csrf: str, message: str = "", notice: str = "") -> str:
     app = request.app
     loop = asyncio.get_running_loop()
-    enrolled = await loop.run_in_executor(None, fleet_enrolment.enrolled, app[DATA_ROOT])
-    has_token = await loop.run_in_executor(None, fleet_enrolment.stored_token, app[DATA_ROOT]) is not None
+    enrolled = await loop.run_in_executor(None, enrolment_steps.enrolled, app[DATA_ROOT])
+    has_token = await loop.run_in_executor(None, enrolment_steps.stored_token, app[DATA_ROOT]) is not None
     fleet = fleet_page.section(csrf, enrolled, has_token)
     jobs = await app[STORE].call("jobs")
     events = await app[STORE].call("recent_events", 10)

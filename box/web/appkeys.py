@@ -4,9 +4,9 @@ import asyncio
 
 from aiohttp import web
 
-from box.live_status import LiveStatus
-from box.setup_mode import SetupMode
-from box.spool import Spool
+from box.device.setup_mode import SetupMode
+from box.jobs.spool import Spool
+from box.printing.live_status import LiveStatus
 from box.web.accounts import Accounts, LoginThrottle
 from provisioning.claim_code import ClaimCodes
 from secure_print.ledger import PrintLedger

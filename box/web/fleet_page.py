@@ -7,7 +7,7 @@ from html import escape
 
 from aiohttp import web
 
-from box import fleet_enrolment
+from box.fleet_link import enrolment_steps
 from box.web.appkeys import BOX, DASHBOARD, DATA_ROOT, STORE
 from box.web.common import html_response, logged_in_form
 from provisioning import enrolment
@@ -40,9 +40,9 @@ async def request_download(request: web.Request):
     csrf, form = await logged_in_form(request)
     root, box = request.app[DATA_ROOT], request.app[BOX]
     loop = asyncio.get_running_loop()
-    token = str(form.get("token", "")).strip() or await loop.run_in_executor(None, fleet_enrolment.stored_token, root)
+    token = str(form.get("token", "")).strip() or await loop.run_in_executor(None, enrolment_steps.stored_token, root)
     try:
-        pem = await loop.run_in_executor(None, fleet_enrolment.request, root, box, token or "")
+        pem = await loop.run_in_executor(None, enrolment_steps.request, root, box, token or "")
     except enrolment.EnrolmentError as exc:
         return await _dashboard_with(request, csrf, str(exc), 400)
     await request.app[STORE].call("log", "fleet", "enrolment request made for the fleet CA")
@@ -57,11 +57,11 @@ async def certificate_upload(request: web.Request):
         field = form.get(name)
         if not isinstance(field, web.FileField):
             return await _dashboard_with(request, csrf, "choose both certificate files", 400)
-        files[name] = field.file.read(fleet_enrolment.MAX_PEM_BYTES + 1)
+        files[name] = field.file.read(enrolment_steps.MAX_PEM_BYTES + 1)
     root, box = request.app[DATA_ROOT], request.app[BOX]
     try:
         await asyncio.get_running_loop().run_in_executor(
-            None, fleet_enrolment.install, root, box, files["certificate"], files["ca"])  # fmt: skip
+            None, enrolment_steps.install, root, box, files["certificate"], files["ca"])  # fmt: skip
     except enrolment.EnrolmentError as exc:
         return await _dashboard_with(request, csrf, "%s; nothing was installed" % exc, 400)
     await request.app[STORE].call("log", "fleet", "fleet certificate installed")

@@ -7,7 +7,7 @@ would find it.
 
 from aiohttp import web
 
-from box.spool import SpoolError
+from box.jobs.spool import SpoolError
 from box.web.appkeys import ACCOUNTS, STORE
 from box.web.uploads import store_upload
 

@@ -6,7 +6,7 @@ import queue
 
 from aiohttp import web
 
-from box.spool import title_from
+from box.jobs.spool import title_from
 from box.web.appkeys import BOX, SPOOL
 
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,93 +9,16 @@ import urllib.request
 
 import pytest
 
-from box.store import Store
+from box.jobs.store import Store
 from firmware_bridge import marlin
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
-from secure_print.ledger import PrintLedger
-from tests.box.test_print_command import World, run
-
-
-class Daemon:
-    def __init__(self, world: World, port: str) -> None:
-        self.world = world
-        self.config = world.printer_dir / "box.toml"
-        self.http_port = free_port()
-        self.web = '[box]\nhttp_host = "127.0.0.1"\nhttp_port = %d\n' % self.http_port
-        self.config.write_text(self.web + '[printer]\nport = "%s"\nbaud = 250000\n' % port)
-        self.log = world.printer_dir / ("daemon-%d.log" % time.monotonic_ns())
-        self.process = None
-        self.env = None
-
-    def start(self) -> "Daemon":
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "box.cli",
-                "run",
-                "--config",
-                str(self.config),
-                "--data-dir",
-                str(self.world.data_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "w"),  # noqa: SIM115 (closed with the process)
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-        )
-
-        def started() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError("the daemon exited: %s" % self.log.read_text())
-            return "running;" in self.log.read_text()
-
-        wait_for(started, "the daemon to start")
-        return self
-
-    def stop(self, how=signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(how)
-        return self.process.wait(90)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-def job_row(world: World, number: int = 1) -> dict:
-    store = Store(str(world.data_dir / "box.sqlite"))
-    try:
-        return store.job(number)
-    finally:
-        store.close()
-
-
-def prints_done(world: World) -> int:
-    ledger = PrintLedger(str(world.data_dir / "prints.sqlite"))
-    try:
-        return ledger.total_prints()
-    finally:
-        ledger.close()
+from tests.daemon_process import Daemon, free_port, job_row, prints_done, wait_for
+from tests.users import run
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = World(tmp_path)
-    assert world.box("trust", "add", world.designer_public).returncode == 0
-    return world
+def world(trusted_world):
+    return trusted_world
 
 
 def test_queued_jobs_are_printed_one_after_the_other(world):

@@ -17,9 +17,9 @@ from cryptography.x509.oid import AttributeOID, NameOID
 
 from fleet.ca import CAError, FleetCA
 from provisioning import enrolment, identity
-from tests.box.test_daemon import Daemon, wait_for
-from tests.box.test_print_command import World
+from tests.daemon_process import Daemon, wait_for
 from tests.mosquitto import RUN_AS, Mosquitto, free_port
+from tests.users import World
 from wire import topics
 
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)

@@ -19,9 +19,9 @@ import pytest
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.telemetry_check import TelemetryCheck
 from secure_print.signer_key import SignerKey
-from tests.box.test_daemon import Daemon, job_row, wait_for
-from tests.box.test_print_command import World
+from tests.daemon_process import Daemon, job_row, wait_for
 from tests.mosquitto import Listener, Mosquitto
+from tests.users import World
 from wire import canonical, command_gate, envelope, keytext, topics
 
 BOX_TOPICS = "%s/+/#" % topics.PREFIX
@@ -42,10 +42,8 @@ def operator():
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = World(tmp_path)
-    assert world.box("trust", "add", world.designer_public).returncode == 0
-    return world
+def world(trusted_world):
+    return trusted_world
 
 
 def fleet_daemon(world: World, broker: Mosquitto, printer_path: str, operator: SignerKey) -> Daemon:

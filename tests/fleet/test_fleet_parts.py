@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from box import fleet_agent, fleet_commands, telemetry
-from box.command_log import CommandLog
-from box.outbox import Outbox
+from box.fleet_link import agent, command_handlers, telemetry
+from box.fleet_link.command_log import CommandLog
+from box.fleet_link.outbox import Outbox
 from box.settings import Settings, SettingsError
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
@@ -90,18 +90,18 @@ def test_a_sample_holds_integers_only():
 
 
 def test_reconnect_waits_grow_to_a_cap_with_full_jitter():
-    assert fleet_agent.backoff_delay(0, rng=lambda: 1.0) == 1.0
-    assert fleet_agent.backoff_delay(3, rng=lambda: 1.0) == 8.0
-    assert fleet_agent.backoff_delay(30, rng=lambda: 1.0) == fleet_agent.BACKOFF_MAX
-    waits = {fleet_agent.backoff_delay(5, rng=random.Random(seed).random) for seed in range(20)}
+    assert agent.backoff_delay(0, rng=lambda: 1.0) == 1.0
+    assert agent.backoff_delay(3, rng=lambda: 1.0) == 8.0
+    assert agent.backoff_delay(30, rng=lambda: 1.0) == agent.BACKOFF_MAX
+    waits = {agent.backoff_delay(5, rng=random.Random(seed).random) for seed in range(20)}
     assert len(waits) == 20 and max(waits) <= 32
 
 
 def test_logs_fetched_remotely_have_secrets_redacted():
-    assert fleet_commands.redact("joined wifi password=hunter2 ok") == "joined wifi password=[redacted] ok"
-    assert "s3cret" not in fleet_commands.redact("enrolment token: s3cret")
-    assert fleet_commands.redact("job 3: done") == "job 3: done"
-    assert fleet_commands.redact("claim code ABCD-EFGH (valid until 12:00)").startswith("claim code [redacted]")
+    assert command_handlers.redact("joined wifi password=hunter2 ok") == "joined wifi password=[redacted] ok"
+    assert "s3cret" not in command_handlers.redact("enrolment token: s3cret")
+    assert command_handlers.redact("job 3: done") == "job 3: done"
+    assert command_handlers.redact("claim code ABCD-EFGH (valid until 12:00)").startswith("claim code [redacted]")
 
 
 def test_the_command_log_keeps_results_and_numbers_across_a_restart(tmp_path, box):

@@ -187,7 +187,7 @@ def test_a_malformed_first_boot_file_applies_nothing(tmp_path, nmcli, content, p
 
 
 def test_the_daemons_network_watch_opens_and_closes_the_hotspot(tmp_path, nmcli, monkeypatch):
-    from box.network_watch import NetworkWatch
+    from box.device.network_watch import NetworkWatch
     from box.settings import Settings
     from provisioning import identity
 

@@ -11,7 +11,7 @@ import time
 
 import sqlite_utils
 
-from box import job_states
+from box.jobs import job_states
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from box import job_states
-from box.spool import Spool, SpoolError, title_from
-from box.store import Store
+from box.jobs import job_states
+from box.jobs.spool import Spool, SpoolError, title_from
+from box.jobs.store import Store
 from provisioning import identity
 from secure_print import opener
 from secure_print.trust import TrustStore
@@ -56,7 +56,7 @@ def test_a_killed_process_leaves_its_print_interrupted_at_the_last_recorded_line
     script = textwrap.dedent(
         """
         import os, signal, sys
-        from box.store import Store
+        from box.jobs.store import Store
         store = Store(sys.argv[1])
         number = store.add_job("cd" * 16, "vase", "/spool/y.mipjob")
         store.move(number, "verifying")
@@ -78,7 +78,7 @@ def test_a_killed_process_leaves_its_print_interrupted_at_the_last_recorded_line
 
 
 def test_the_event_log_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr("box.store.MAX_EVENTS", 20)
+    monkeypatch.setattr("box.jobs.store.MAX_EVENTS", 20)
     store = Store(str(tmp_path / "box.sqlite"))
     for index in range(50):
         store.log("test", "event %d" % index)

@@ -4,7 +4,7 @@ import asyncio
 import concurrent.futures
 import os
 
-from box.store import Store
+from box.jobs.store import Store
 
 
 class StoreOwner:

@@ -3,7 +3,9 @@
 import contextlib
 import sys
 
-from box import data_dir, printer_session, sealed_print
+from box import data_dir
+from box.cli import printer_options
+from box.printing import job_run
 from console.progress_bar import ProgressBar
 from provisioning import identity
 from secure_print import opener
@@ -17,7 +19,7 @@ PROGRAM = "mipai-box print"
 def add_arguments(parser, _common) -> None:
     parser.add_argument("job", help="sealed job file (.mipjob)")
     parser.add_argument("--material", help="material loaded in the printer, e.g. PLA (when the license limits it)")
-    printer_session.add_printer_arguments(parser)
+    printer_options.add_printer_arguments(parser)
 
 
 def _refuse(problem) -> int:
@@ -26,7 +28,7 @@ def _refuse(problem) -> int:
 
 
 def run(args) -> int:
-    if not printer_session.check_printer_arguments(args, PROGRAM):
+    if not printer_options.check_printer_arguments(args, PROGRAM):
         return 2
     root = data_dir.prepare(args.data_dir)
     box = identity.load_or_create(root)
@@ -50,7 +52,7 @@ def run(args) -> int:
             bars[0].update(done)
 
         try:
-            job = sealed_print.verify(handle, box, trust, ledger, args.material, on_progress=on_progress)
+            job = job_run.verify(handle, box, trust, ledger, args.material, on_progress=on_progress)
             terms = job.license
         except SealedJobError as exc:
             return _refuse(exc)
@@ -69,16 +71,16 @@ def run(args) -> int:
             ),
             file=sys.stderr,
         )
-        connection = printer_session.connect(args, stack, PROGRAM)
+        connection = printer_options.connect(args, stack, PROGRAM)
         if connection is None:
             return 3
-        print("printer: %s" % printer_session.describe(connection), file=sys.stderr)
+        print("printer: %s" % printer_options.describe(connection), file=sys.stderr)
         try:
-            print_number = sealed_print.record(job, box, ledger, connection.firmware, args.material)
+            print_number = job_run.record(job, box, ledger, connection.firmware, args.material)
         except SealedJobError as exc:
             return _refuse(exc)
         print("recorded print %d of license %s" % (print_number, terms.license_id), file=sys.stderr)
         commands = opener.stream_commands(job, handle, box.box_id, print_number)
         # If the file changes on disk mid-print, the stream pass fails authentication and the link cancels.
-        report = printer_session.stream_with_progress(connection, commands, lines, by_source_line=True)
-    return printer_session.report_outcome(report, None, show_sent_lines=False)
+        report = printer_options.stream_with_progress(connection, commands, lines, by_source_line=True)
+    return printer_options.report_outcome(report, None, show_sent_lines=False)

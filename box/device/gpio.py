@@ -1,6 +1,6 @@
 """The status LED and the setup button, through gpiozero (lgpio on the device; MockFactory in tests).
 
-The LED shows one pattern per box state; the button's gestures come from box.button_gestures. On a machine
+The LED shows one pattern per box state; the button's gestures come from box.device.button_gestures. On a machine
 without GPIO the box runs without them and says so once.
 """
 
@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 
-from box.button_gestures import ButtonGestures
+from box.device.button_gestures import ButtonGestures
 
 log = logging.getLogger("mipai.gpio")
 

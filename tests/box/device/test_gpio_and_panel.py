@@ -9,13 +9,13 @@ import pytest
 from gpiozero import LED, Button, Device
 from gpiozero.pins.mock import MockFactory
 
-from box import button_gestures as gestures
-from box.gpio import SetupButton, StatusLed
-from box.panel import Panel
-from box.print_worker import PrintWorker
+from box.device import button_gestures as gestures
+from box.device.gpio import SetupButton, StatusLed
+from box.device.panel import Panel
+from box.device.setup_mode import SetupMode
+from box.jobs.store_owner import StoreOwner
+from box.printing.printer_owner import PrintWorker
 from box.settings import Settings
-from box.setup_mode import SetupMode
-from box.store_owner import StoreOwner
 from box.web.accounts import Accounts
 
 

@@ -16,8 +16,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from box import job_states, settings
-from box.spool import SpoolError, title_from
+from box import settings
+from box.jobs import job_states
+from box.jobs.spool import SpoolError, title_from
 from wire.command_gate import ACCEPTED, FAILED, SUCCEEDED
 
 MAX_INLINE_JOB = 192 * 1024  # base64 of it still fits in one MQTT payload (fleet_wire.MAX_PAYLOAD)

@@ -5,7 +5,8 @@ TLS (`[fleet] tls = true`)."""
 
 import sys
 
-from box import data_dir, fleet_enrolment
+from box import data_dir
+from box.fleet_link import enrolment_steps
 from provisioning import enrolment, identity
 
 
@@ -28,11 +29,11 @@ def run(args) -> int:
     root = data_dir.prepare(args.data_dir)
     box = identity.load_or_create(root)
     if args.action == "request":
-        token = args.token if args.token is not None else fleet_enrolment.stored_token(root)
+        token = args.token if args.token is not None else enrolment_steps.stored_token(root)
         if token is None:
             return _fail("no enrolment token: pass --token, or put it in the first-boot file ([fleet])")
         try:
-            pem = fleet_enrolment.request(root, box, token)
+            pem = enrolment_steps.request(root, box, token)
         except enrolment.EnrolmentError as exc:
             return _fail(str(exc))
         if args.output:
@@ -44,13 +45,13 @@ def run(args) -> int:
         return 0
     try:
         with open(args.certificate, "rb") as handle:
-            certificate = handle.read(fleet_enrolment.MAX_PEM_BYTES + 1)
+            certificate = handle.read(enrolment_steps.MAX_PEM_BYTES + 1)
         with open(args.ca, "rb") as handle:
-            ca = handle.read(fleet_enrolment.MAX_PEM_BYTES + 1)
+            ca = handle.read(enrolment_steps.MAX_PEM_BYTES + 1)
     except OSError as exc:
         return _fail("%s: %s" % (exc.filename, exc.strerror))
     try:
-        fleet_enrolment.install(root, box, certificate, ca)
+        enrolment_steps.install(root, box, certificate, ca)
     except enrolment.EnrolmentError as exc:
         return _fail("%s; nothing was installed" % exc)
     print("enrolled: box %s has its fleet certificate; set [fleet] tls = true and broker_host" % box.box_id)

@@ -7,9 +7,11 @@ import os
 import threading
 import time
 
-from box import data_dir, job_states, sealed_print
-from box.live_status import LiveStatus
-from box.store import Store
+from box import data_dir
+from box.jobs import job_states
+from box.jobs.store import Store
+from box.printing import job_run
+from box.printing.live_status import LiveStatus
 from firmware_bridge import marlin, streamer
 from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterPortError
 from provisioning import identity
@@ -123,11 +125,11 @@ class PrintWorker:
         try:
             trust = TrustStore(data_dir.trust_file(self.root))  # read anew: `mipai-box trust` may have changed it
             with open(row["spool_path"], "rb") as handle:
-                job = sealed_print.verify(handle, box, trust, ledger, material)
+                job = job_run.verify(handle, box, trust, ledger, material)
                 if store.take_request(number) == "cancel":
                     store.move(number, job_states.CANCELLED, "cancelled before printing; nothing was sent")
                     return True
-                print_number = sealed_print.record(job, box, ledger, connection.firmware, material)
+                print_number = job_run.record(job, box, ledger, connection.firmware, material)
                 store.move(number, job_states.PRINTING, print_number=print_number, source_lines=job.source_lines)
                 self.printing = True
                 try:

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 
-from box import button_gestures, gpio
+from box.device import button_gestures, gpio
 
 log = logging.getLogger("mipai.panel")
 IDENTIFY_SECONDS = 3.0

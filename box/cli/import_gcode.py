@@ -4,7 +4,7 @@ import os
 import sys
 
 from box import data_dir
-from box.spool import Spool, SpoolError
+from box.jobs.spool import Spool, SpoolError
 from console.progress_bar import ProgressBar
 from provisioning import identity
 

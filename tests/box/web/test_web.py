@@ -15,9 +15,9 @@ from playwright.sync_api import expect, sync_playwright
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.ca import FleetCA
 from provisioning import device_names
-from tests.box.test_daemon import Daemon, job_row, wait_for
-from tests.box.test_print_command import SAMPLE, World
+from tests.daemon_process import Daemon, job_row, wait_for
 from tests.provisioning.test_provisioning import STAND_IN
+from tests.users import SAMPLE, World
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "correct horse battery"

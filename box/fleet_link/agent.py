@@ -23,10 +23,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from box import data_dir, fleet_commands, telemetry
-from box.command_log import CommandLog
-from box.outbox import EVENT, SAMPLE, Outbox
-from box.store import Store
+from box import data_dir
+from box.fleet_link import command_handlers, telemetry
+from box.fleet_link.command_log import CommandLog
+from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
+from box.jobs.store import Store
 from wire import command_gate, envelope, keytext, topics
 from wire.command_gate import ACCEPTED, REJECTED
 
@@ -104,7 +105,7 @@ class FleetAgent:
                              self.settings.get("fleet", "max_outbox_records"))  # fmt: skip
         self.commands = CommandLog(os.path.join(self.root, "commands.sqlite"))
         self.gate = self.commands.gate(self.box.box_id, self.operators)
-        self.context = fleet_commands.CommandContext(self.store, self.spool, self.worker, self._identify,
+        self.context = command_handlers.CommandContext(self.store, self.spool, self.worker, self._identify,
                                                      self._reboot, self._log_lines)  # fmt: skip
         schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
         jobs = telemetry.JobWatch(self.outbox.job_states_seen())
@@ -246,7 +247,7 @@ class FleetAgent:
         self._client.publish(self.topic(topics.STATUS), topics.encode(signed), qos=1, retain=True)
 
     def _publish_config(self) -> None:
-        body = fleet_commands.reported_config(self.store)
+        body = command_handlers.reported_config(self.store)
         sequence = self.commands.next_number("config")
         signed = envelope.sign(topics.CONFIG_KIND, body, self.box.signing, self.box.box_id, int(time.time()),
                                sequence)  # fmt: skip
@@ -320,14 +321,14 @@ class FleetAgent:
             self._send_result(command, REJECTED, verdict.reason, now)
             return
         name, args = verdict.command["name"], verdict.command.get("args", {})
-        handler = fleet_commands.HANDLERS.get(name)
+        handler = command_handlers.HANDLERS.get(name)
         if handler is None:
             outcome, reason, data = REJECTED, "unknown command %r (known: %s)" % (name, ", ".join(
-                fleet_commands.HANDLERS)), {}  # fmt: skip
+                command_handlers.HANDLERS)), {}  # fmt: skip
         else:
             try:
                 outcome, reason, data = handler(self.context, args)
-            except fleet_commands.CommandArgumentError as exc:
+            except command_handlers.CommandArgumentError as exc:
                 outcome, reason, data = REJECTED, str(exc), {}
         log.info("fleet command %s from %s: %s, %s", name, command["key_id"], outcome, reason)
         result = self._send_result(command, outcome, reason, now, data)
@@ -348,7 +349,7 @@ class FleetAgent:
 
     def _start_download(self, command: dict, args: dict) -> None:
         def download() -> None:
-            outcome = fleet_commands.download_job(self.context_for_download(), args)
+            outcome = command_handlers.download_job(self.context_for_download(), args)
             with self._finished_lock:
                 self._finished.append((command, outcome))
 
@@ -358,7 +359,7 @@ class FleetAgent:
 
     def context_for_download(self):
         """Downloads run in their own thread, so they get their own store connection."""
-        return fleet_commands.CommandContext(Store(os.path.join(self.root, "box.sqlite")), self.spool,
+        return command_handlers.CommandContext(Store(os.path.join(self.root, "box.sqlite")), self.spool,
                                              self.worker, self._identify, self._reboot)  # fmt: skip
 
     def _finish_downloads(self, now: float) -> None:
@@ -394,7 +395,7 @@ class FleetAgent:
         if not isinstance(values, dict):
             log.warning("desired configuration refused: values must be an object")
             return
-        checked, problems = fleet_commands.apply_config(self.store, values)
+        checked, problems = command_handlers.apply_config(self.store, values)
         if problems:
             log.warning("desired configuration refused: %s", "; ".join(problems))
         else:

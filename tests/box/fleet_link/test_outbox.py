@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from box.outbox import EVENT, SAMPLE, Outbox
+from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
 from wire.canonical import CanonicalError
 from wire.record_chain import ChainVerifier
 
@@ -39,7 +39,7 @@ def test_a_killed_process_loses_nothing_and_the_chain_goes_on(tmp_path):
         """
         import os, signal, sys
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        from box.outbox import Outbox
+        from box.fleet_link.outbox import Outbox
         outbox = Outbox(sys.argv[1], Ed25519PrivateKey.from_private_bytes(bytes(range(32))), "box-1")
         for n in range(1, 1000):
             outbox.append({"type": "temperature", "n": n}, 1000.0 + n)

@@ -4,7 +4,7 @@ import contextlib
 import sys
 from importlib import resources
 
-from box import printer_session
+from box.cli import printer_options
 from firmware_bridge import gcode
 
 PROGRAM = "mipai-box stream"
@@ -12,7 +12,7 @@ PROGRAM = "mipai-box stream"
 
 def add_arguments(parser, _common) -> None:
     parser.add_argument("file", nargs="?", help="G-code file (default: the bundled sample vase)")
-    printer_session.add_printer_arguments(parser)
+    printer_options.add_printer_arguments(parser)
 
 
 def _open_source(path):
@@ -31,7 +31,7 @@ def check_file(path) -> int:
 
 
 def run(args) -> int:
-    if not printer_session.check_printer_arguments(args, PROGRAM):
+    if not printer_options.check_printer_arguments(args, PROGRAM):
         return 2
     name = args.file or "the bundled sample (vase.gcode)"
     try:
@@ -46,10 +46,10 @@ def run(args) -> int:
         print("%s: %s holds no G-code commands; nothing was sent" % (PROGRAM, name), file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
-        connection = printer_session.connect(args, stack, PROGRAM)
+        connection = printer_options.connect(args, stack, PROGRAM)
         if connection is None:
             return 3
-        print("printer: %s; %d commands from %s" % (printer_session.describe(connection), total, name), file=sys.stderr)
+        print("printer: %s; %d commands from %s" % (printer_options.describe(connection), total, name), file=sys.stderr)
         with _open_source(args.file) as handle:
-            report = printer_session.stream_with_progress(connection, gcode.iter_commands(handle), total)
-    return printer_session.report_outcome(report, total)
+            report = printer_options.stream_with_progress(connection, gcode.iter_commands(handle), total)
+    return printer_options.report_outcome(report, total)

@@ -9,11 +9,12 @@ import sys
 import time
 from importlib import resources
 
-from box import data_dir, local_broker
+from box import data_dir
+from box.cli import demo_broker
 from box.daemon import Daemon
+from box.jobs.spool import Spool
+from box.jobs.store import Store
 from box.settings import Settings, SettingsError
-from box.spool import Spool
-from box.store import Store
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from provisioning import identity
 from secure_print import seal
@@ -97,15 +98,15 @@ def queue_demo_job(root: str) -> int:
 def demo_fleet(root: str, stack: contextlib.ExitStack) -> dict:
     """The demo's fleet: a Mosquitto child on a loopback port and an operator key (made once) the box trusts.
     Returns the [fleet] settings, or {} when Mosquitto is not installed (the box then runs on its own)."""
-    port = local_broker.free_port()
+    port = demo_broker.free_port()
     directory = os.path.join(root, "demo-broker")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     config = os.path.join(directory, "mosquitto.conf")
     with open(config, "w") as handle:
-        handle.write(local_broker.anonymous_config(port, os.path.join(directory, "mosquitto.log")))
+        handle.write(demo_broker.anonymous_config(port, os.path.join(directory, "mosquitto.log")))
     try:
-        broker = local_broker.LocalMosquitto(config, port).start()
-    except local_broker.BrokerUnavailable as exc:
+        broker = demo_broker.LocalMosquitto(config, port).start()
+    except demo_broker.BrokerUnavailable as exc:
         print("demo: %s; the box runs without a fleet broker" % exc, file=sys.stderr)
         return {}
     stack.callback(broker.stop)

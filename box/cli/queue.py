@@ -4,9 +4,10 @@ import os
 import sys
 import time
 
-from box import data_dir, job_states
-from box.spool import Spool, SpoolError, title_from
-from box.store import Store, UnknownJob
+from box import data_dir
+from box.jobs import job_states
+from box.jobs.spool import Spool, SpoolError, title_from
+from box.jobs.store import Store, UnknownJob
 
 PROGRAM = "mipai-box queue"
 

@@ -1,0 +1,18 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+
+from tests.users import World
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    """A fresh designer folder and box data directory."""
+    return World(tmp_path)
+
+
+@pytest.fixture
+def trusted_world(world: World) -> World:
+    """The same, with the box trusting the designer's key."""
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    return world
