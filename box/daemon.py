@@ -1,13 +1,14 @@
-"""`mipai-box run`: the box daemon. One composition root: it builds the components, starts them in order and
-stops them in reverse on SIGTERM or Ctrl-C. The printer's owner is a thread (blocking serial I/O); the event
-loop waits for signals, and will serve the local web app."""
+"""The box daemon that `mipai-box run` starts: the composition root. Which thread owns what is written down in
+docs/architecture.md."""
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import logging
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -21,18 +22,29 @@ from box.device.panel import Panel
 from box.device.setup_mode import SetupMode
 from box.fleet_link.agent import FleetAgent
 from box.jobs.spool import Spool
-from box.jobs.store import Store
 from box.jobs.store_owner import StoreOwner
 from box.log_ring import LogRing
-from box.printing.printer_owner import PrintWorker
+from box.printing.printer_owner import PrinterOwner
+from box.settings import Settings
 from box.web.accounts import Accounts
 from box.web.app import make_app
 from provisioning import device_names, identity
 from provisioning.claim_code import ClaimCodes
-from secure_print.ledger import PrintLedger
 
 log = logging.getLogger("mipai.box")
 STOP_GRACE_SECONDS = 60.0
+
+
+@contextlib.asynccontextmanager
+async def _background(coroutine):
+    """Run `coroutine` as a task for the duration of the block, then cancel it and wait for it to end."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 M_MMAP_THRESHOLD = -3
@@ -49,90 +61,102 @@ def _return_large_blocks_to_the_system() -> None:
 
 
 class Daemon:
-    def __init__(self, root: str, settings) -> None:
+    """The composition root: builds every component, starts them in order as the web app's `cleanup_ctx`
+    entries, and stops them in reverse (an entry's teardown runs only when its setup did)."""
+
+    def __init__(self, root: str, settings: Settings) -> None:
         self.root = root
         self.settings = settings
-        self.stop_requested = threading.Event()
         self.log_ring = LogRing()
+        self.stopped = None  # set by SIGTERM, Ctrl-C or a fleet `reboot`
 
     async def run(self) -> int:
         _return_large_blocks_to_the_system()
         logging.getLogger("mipai").addHandler(self.log_ring)
-        box = identity.load_or_create(self.root)
-        store = Store(os.path.join(self.root, "box.sqlite"))
-        try:
-            for job in store.recover():
-                log.warning("job %d (%s) was left unfinished: %s", job["id"], job["title"], job["reason"])
-            queued = len(store.jobs(["queued"]))
-        finally:
-            store.close()
-        data_dir.spool_dir(self.root)
-        worker = PrintWorker(self.root, self.settings, self.stop_requested)
-        owner = StoreOwner(self.root)
-        accounts = await owner.run(Accounts)
-        setup_mode = SetupMode(self.settings.get("setup", "timeout_minutes"))
-        codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
-        ledger = await owner.run(lambda _store: PrintLedger(data_dir.ledger_file(self.root)))
-        max_bytes = self.settings.get("box", "max_upload_mb") * 1024 * 1024
-        network = NetworkWatch(self.settings, self.root, box)
-        spool = Spool(data_dir.spool_dir(self.root), max_bytes)
-        app = make_app(owner, accounts, box, spool, worker, setup_mode, codes, ledger, network, self.root)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        host, port = self.settings.get("box", "http_host"), self.settings.get("box", "http_port")
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            owner.close()
-            log.error("cannot serve the web app on %s:%d: %s", host, port, exc.strerror or exc)
-            return 2
-        if not await owner.run(lambda _store: accounts.has_admin()):
-            log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
         loop = asyncio.get_running_loop()
-        panel = Panel(owner, accounts, worker, setup_mode, loop, network)
-        panel.open(self.settings.get("gpio", "led_pin"), self.settings.get("gpio", "button_pin"))
-        panel_task = loop.create_task(panel.run())
-        network_task = loop.create_task(network.run())
-        code, expires = codes.current(time.time())
-        valid_until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
-        name = device_names.device_name(box.box_id)
-        log.warning("claim code %s (valid until %s); device name %s", code, valid_until, name)
-        stopped = asyncio.Event()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, stopped.set)
-        fleet = FleetAgent(self.root, self.settings, box, worker, spool, self.stop_requested,
+        self.stopped = asyncio.Event()
+        box = identity.load_or_create(self.root)
+        data_dir.spool_dir(self.root)
+        owner = StoreOwner(self.root)
+        try:
+            for job in await owner.call("recover"):
+                log.warning("job %d (%s) was left unfinished: %s", job["id"], job["title"], job["reason"])
+            queued = len(await owner.call("jobs", ["queued"]))
+            return await self._serve(loop, box, owner, queued)
+        finally:
+            owner.close()
+
+    async def _serve(self, loop, box, owner: StoreOwner, queued: int) -> int:
+        settings = self.settings
+        printer_stop, fleet_stop = threading.Event(), threading.Event()
+        printer = PrinterOwner(self.root, settings.printer, printer_stop, owner)
+        accounts = await owner.run(Accounts)
+        setup_mode = SetupMode(settings.setup.timeout_minutes)
+        codes = ClaimCodes(os.path.join(self.root, "claim_code.json"))
+        network = NetworkWatch(settings.network, settings.setup.first_boot_file, self.root, box)
+        spool = Spool(data_dir.spool_dir(self.root), settings.box.max_upload_mb * 1024 * 1024)
+        panel = Panel(owner, accounts, printer, setup_mode, loop, network)
+        fleet = FleetAgent(self.root, settings.fleet, owner, box, printer, spool, fleet_stop,
                            identify=lambda: loop.call_soon_threadsafe(
                                lambda: loop.create_task(panel.act(button_gestures.IDENTIFY))),
-                           reboot=lambda: loop.call_soon_threadsafe(self._reboot, stopped),
+                           reboot=lambda: loop.call_soon_threadsafe(self._reboot),
                            log_lines=self.log_ring.last)  # fmt: skip
-        worker.start()
-        if fleet.enabled:
-            fleet.start()
-        else:
-            log.info("no fleet broker configured ([fleet] broker_host): running on its own")
-        log.info("box %s running; web app on port %d; %d jobs queued; data in %s", box.box_id, port, queued, self.root)
-        try:
-            await stopped.wait()
-        finally:
-            log.info("stopping")
-            panel_task.cancel()
-            network_task.cancel()
-            self.stop_requested.set()
-            await runner.cleanup()
-            await loop.run_in_executor(None, worker.join, STOP_GRACE_SECONDS)
-            if fleet.enabled:
-                await loop.run_in_executor(None, fleet.join, 10.0)
-            await owner.run(lambda _store: ledger.close())
-            owner.close()
-        return 0
+        app = make_app(owner, accounts, box, spool, printer, setup_mode, codes, owner.ledger, network, self.root)
 
-    def _reboot(self, stopped: asyncio.Event) -> None:
+        async def printer_owner(_app):
+            printer.start()
+            yield
+            printer_stop.set()  # a job being printed is cancelled with the safe end sequence
+            await loop.run_in_executor(None, printer.join, STOP_GRACE_SECONDS)
+
+        async def fleet_agent(_app):
+            # Started before the printer's owner and stopped after it, so a job's last state is still reported.
+            if fleet.enabled:
+                fleet.start()
+            else:
+                log.info("no fleet broker configured ([fleet] broker_host): running on its own")
+            yield
+            if fleet.enabled:
+                fleet_stop.set()
+                await loop.run_in_executor(None, fleet.join, 10.0)
+
+        async def front_panel(_app):
+            panel.open(settings.gpio.led_pin, settings.gpio.button_pin)
+            async with _background(panel.run()), _background(network.run()):
+                yield
+
+        app.cleanup_ctx.extend([fleet_agent, printer_owner, front_panel])
+        host, port = settings.box.http_host, settings.box.http_port
+        try:  # the port first: a box that cannot serve its page must not start printing
+            listening = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            log.error("cannot serve the web app on %s:%d: %s", host, port, exc.strerror or exc)
+            return 2
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+        try:
+            await runner.setup()
+            await web.SockSite(runner, listening).start()
+            if not await owner.run(lambda _store: accounts.has_admin()):
+                log.warning("setup: open http://%s:%d/setup to create the admin password", host, port)
+            code, expires = codes.current(time.time())
+            valid_until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+            name = device_names.device_name(box.box_id)
+            log.warning("claim code %s (valid until %s); device name %s", code, valid_until, name)
+            for signal_number in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signal_number, self.stopped.set)
+            log.info("box %s running; web app on port %d; %d jobs queued; data in %s", box.box_id, port, queued,
+                     self.root)  # fmt: skip
+            await self.stopped.wait()
+            log.info("stopping")
+            return 0
+        finally:
+            await runner.cleanup()
+
+    def _reboot(self) -> None:
         """A fleet `reboot`: the device restarts; elsewhere the daemon stops, for its supervisor to restart it."""
-        if self.settings.get("network", "manage_wifi"):
+        if self.settings.network.manage_wifi:
             log.warning("rebooting on the fleet's command")
             subprocess.run(["systemctl", "reboot"], check=False)
         else:
             log.warning("reboot on the fleet's command: this is not the device, so the daemon stops instead")
-        stopped.set()
+        self.stopped.set()

@@ -1,9 +1,11 @@
 """The box's settings: defaults, overridden by a TOML file, validated with messages that say what to change.
 
-One settings object for the whole box. Unknown keys are refused (a typo must not silently fall back to a
+One settings object for the whole box, validated once; each component is handed the frozen section it needs
+(`settings.printer`, `settings.fleet`, ...). Unknown keys are refused (a typo must not silently fall back to a
 default), and every problem in a file is reported at once.
 """
 
+import dataclasses
 import tomllib
 
 from wire import keytext
@@ -153,14 +155,76 @@ class SettingsError(ValueError):
     """One or more settings are wrong; the message lists every problem."""
 
 
+@dataclasses.dataclass(frozen=True)
+class BoxSettings:
+    name: str
+    http_host: str
+    http_port: int
+    max_upload_mb: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PrinterSettings:
+    port: str  # "auto": the first printer found on `scan`
+    baud: int  # 0: probe the common rates
+    scan: tuple
+    material: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SetupSettings:
+    timeout_minutes: int
+    first_boot_file: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSettings:
+    manage_wifi: bool
+    interface: str
+    hotspot_after_seconds: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GpioSettings:
+    led_pin: int
+    button_pin: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetSettings:
+    broker_host: str  # "": no fleet
+    broker_port: int
+    tls: bool
+    ca_file: str
+    cert_file: str
+    key_file: str
+    keepalive_seconds: int
+    idle_telemetry_seconds: int
+    max_outbox_records: int
+    operators: tuple
+
+
+SECTION_TYPES = {
+    "box": BoxSettings,
+    "printer": PrinterSettings,
+    "setup": SetupSettings,
+    "network": NetworkSettings,
+    "gpio": GpioSettings,
+    "fleet": FleetSettings,
+}
+
+
 class Settings:
-    """Validated settings; read as `settings.get("printer", "port")`."""
+    """Validated settings, a frozen dataclass per section: `settings.printer.port`."""
 
     def __init__(self, values: dict) -> None:
         self._values = values
-
-    def get(self, section: str, key: str):
-        return self._values[section][key]
+        self.box = BoxSettings(**values["box"])
+        self.printer = PrinterSettings(**values["printer"])
+        self.setup = SetupSettings(**values["setup"])
+        self.network = NetworkSettings(**values["network"])
+        self.gpio = GpioSettings(**values["gpio"])
+        self.fleet = FleetSettings(**values["fleet"])
 
     def as_dict(self) -> dict:
         return {section: dict(keys) for section, keys in self._values.items()}

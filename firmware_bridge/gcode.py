@@ -3,20 +3,13 @@
 This module is the one G-code line parser of the project. It runs under CPython and MicroPython alike.
 """
 
+from firmware_bridge.errors import GcodeError
+
 # Marlin's MAX_CMD_SIZE is 96 bytes for the whole framed line ("N123 G1 X1*45"); keeping the command
 # itself to 80 bytes leaves room for a line number up to N9999999 and the checksum.
 MAX_COMMAND_BYTES = 80
 # A raw source line longer than this is not G-code (a binary file, a minified blob): refuse it early.
 MAX_RAW_LINE_BYTES = 4096
-
-
-class GcodeError(ValueError):
-    """A G-code source line cannot be sent to a printer; `line_number` is 1-based in the source."""
-
-    def __init__(self, line_number: int, problem: str) -> None:
-        super().__init__("line %d: %s" % (line_number, problem))
-        self.line_number = line_number
-        self.problem = problem
 
 
 def checksum(data: bytes) -> int:

@@ -11,6 +11,7 @@ The protocol and its states are described in docs/printer-link.md.
 from collections import deque
 
 from firmware_bridge import gcode, replies
+from firmware_bridge.errors import LocalProtocolError
 
 # Link states. All legal transitions are in _TRANSITIONS; _set_state rejects the rest.
 CONNECTING = "connecting"  # M110/M115 sent, waiting for the firmware to identify itself
@@ -52,10 +53,6 @@ _JOB = 0
 _CONTROL = 1
 _END_SEQUENCE = 2
 _TEMPERATURE_POLL = 3
-
-
-class LocalProtocolError(Exception):
-    """Our own code used the link wrongly (a bug on this side, not the printer's)."""
 
 
 # ---------------------------------------------------------------------------------------------- events

@@ -13,20 +13,14 @@ import termios
 
 import serial
 
+from firmware_bridge.errors import PrinterDisconnected, PrinterPortError
+
 # The terminal's read timer: a read returns after this much silence (tenths of a second).
 READ_TICK_DECISECONDS = 1
 READ_TICK_SECONDS = READ_TICK_DECISECONDS / 10
 
 # Marlin boards ship at 250000 or 115200; older and smaller boards use the rest.
 COMMON_BAUD_RATES = (250000, 115200, 57600, 230400, 500000, 1000000)
-
-
-class PrinterPortError(Exception):
-    """The serial port cannot be opened (missing, busy, no permission)."""
-
-
-class PrinterDisconnected(Exception):
-    """The serial port went away while in use (USB unplugged, printer powered off)."""
 
 
 class SerialTransport:

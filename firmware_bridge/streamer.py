@@ -7,14 +7,11 @@ import time
 from collections import deque
 
 from firmware_bridge import marlin
-from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterDisconnected, SerialTransport
+from firmware_bridge.errors import NotAPrinterError, PrinterDisconnected
+from firmware_bridge.serial_transport import COMMON_BAUD_RATES, SerialTransport
 
 # How many reads and writes the failure report keeps (each a chunk of one or more lines).
 RECENT_EXCHANGES = 64
-
-
-class NotAPrinterError(Exception):
-    """Nothing on the port answered M115 like a Marlin-family printer at any baud rate tried."""
 
 
 class StreamReport:

@@ -7,6 +7,7 @@ from box import data_dir
 from box.cli import printer_options
 from box.printing import job_run
 from console.progress_bar import ProgressBar
+from firmware_bridge import streamer
 from provisioning import identity
 from secure_print import opener
 from secure_print.errors import SealedJobError
@@ -27,6 +28,43 @@ def _refuse(problem) -> int:
     return 2
 
 
+class _TerminalRun(job_run.JobRunHooks):
+    """The job run as the terminal shows it: a verify bar, what was verified and recorded, a print bar."""
+
+    def __init__(self, ledger: PrintLedger, terminal: printer_options.TerminalProgress) -> None:
+        self.ledger = ledger
+        self.verify_bar = None
+        self.terminal = terminal
+
+    def verifying(self, done: int, total: int) -> None:
+        if self.verify_bar is None:
+            self.verify_bar = ProgressBar(total, "verifying", unit="bytes")
+        self.verify_bar.update(done)
+
+    def close_verify_bar(self) -> None:
+        if self.verify_bar is not None:
+            self.verify_bar.close()
+            self.verify_bar = None
+
+    def verified(self, job: opener.OpenedJob) -> bool:
+        self.close_verify_bar()
+        terms = job.license
+        print("verified %r: designer %s, %d lines, print %d of %s on this box"
+              % (terms.title, job.vouched_by, job.source_lines, self.ledger.prints_done(terms.license_id) + 1,
+                 terms.max_prints or "unlimited"), file=sys.stderr)  # fmt: skip
+        return True
+
+    def printing(self, job: opener.OpenedJob, print_number: int) -> None:
+        print("recorded print %d of license %s" % (print_number, job.license.license_id), file=sys.stderr)
+        self.terminal.start(job.source_lines)
+
+    def progress(self, progress, source_line: int, _controls) -> None:
+        self.terminal.on_progress(progress, source_line)
+
+    def event(self, event) -> None:
+        self.terminal.on_event(event)
+
+
 def run(args) -> int:
     if not printer_options.check_printer_arguments(args, PROGRAM):
         return 2
@@ -44,43 +82,25 @@ def run(args) -> int:
         except OSError as exc:
             print("%s: cannot read %s: %s" % (PROGRAM, args.job, exc.strerror or exc), file=sys.stderr)
             return 2
-        bars = []
 
-        def on_progress(done: int, total: int) -> None:
-            if not bars:
-                bars.append(ProgressBar(total, "verifying", unit="bytes"))
-            bars[0].update(done)
+        def connect():
+            connection = printer_options.connect(args, stack, PROGRAM)
+            if connection is not None:
+                print("printer: %s" % printer_options.describe(connection), file=sys.stderr)
+            return connection
 
+        controls = streamer.Controls()
         try:
-            job = job_run.verify(handle, box, trust, ledger, args.material, on_progress=on_progress)
-            terms = job.license
+            with printer_options.TerminalProgress(controls, by_source_line=True) as terminal:
+                hooks = _TerminalRun(ledger, terminal)
+                try:
+                    outcome = job_run.run_sealed_job(
+                        handle, box, trust, ledger, args.material, connect, hooks, controls, progress_interval=0.25
+                    )
+                finally:
+                    hooks.close_verify_bar()
         except SealedJobError as exc:
             return _refuse(exc)
-        finally:
-            for bar in bars:
-                bar.close()
-        lines = job.source_lines
-        print(
-            "verified %r: designer %s, %d lines, print %d of %s on this box"
-            % (
-                terms.title,
-                job.vouched_by,
-                lines,
-                ledger.prints_done(terms.license_id) + 1,
-                terms.max_prints or "unlimited",
-            ),
-            file=sys.stderr,
-        )
-        connection = printer_options.connect(args, stack, PROGRAM)
-        if connection is None:
-            return 3
-        print("printer: %s" % printer_options.describe(connection), file=sys.stderr)
-        try:
-            print_number = job_run.record(job, box, ledger, connection.firmware, args.material)
-        except SealedJobError as exc:
-            return _refuse(exc)
-        print("recorded print %d of license %s" % (print_number, terms.license_id), file=sys.stderr)
-        commands = opener.stream_commands(job, handle, box.box_id, print_number)
-        # If the file changes on disk mid-print, the stream pass fails authentication and the link cancels.
-        report = printer_options.stream_with_progress(connection, commands, lines, by_source_line=True)
-    return printer_options.report_outcome(report, None, show_sent_lines=False)
+    if outcome.stage == job_run.JobRun.NO_PRINTER:
+        return 3
+    return printer_options.report_outcome(outcome.report, None, sealed=True)

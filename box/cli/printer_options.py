@@ -1,18 +1,21 @@
-"""What `mipai-box stream` and `mipai-box print` share: printer options, connecting, streaming with progress."""
+"""What `mipai-box stream` and `mipai-box print` share: printer options, connecting, and a print as the terminal
+shows it (progress bar, Ctrl-C, how it ended)."""
 
-import re
 import signal
 import sys
 
+from box.printing import job_run
 from console.progress_bar import ProgressBar
 from firmware_bridge import marlin, streamer
-from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterPortError
+from firmware_bridge.errors import PrinterUnavailable
+from firmware_bridge.serial_transport import COMMON_BAUD_RATES
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 
-# The virtual printer of `--virtual-printer` moves 50 times faster than a real one: a demo, not a wait.
-DEMO_MOVE_TIME_SCALE = "0.02"
+# How fast the virtual printer moves, against a real one: `--virtual-printer` is a quick check, not a wait;
+# the demo's sample (`mipai-box demo`, `make run`) takes about 80 s: time to open the page and watch it.
+QUICK_VIRTUAL_PRINTER = ("--move-time-scale", "0.02")
+DEMO_VIRTUAL_PRINTER = ("--move-time-scale", "0.25")
 MAX_WINDOW = 128  # half of the link's default resend history
-_QUOTED = re.compile(r'"[^"]*"')
 
 
 def positive_int(text: str) -> int:
@@ -61,7 +64,7 @@ def connect(args, stack, program: str):
     """Connect to `--port` or a fresh virtual printer; None (after saying why) when there is no printer."""
     port = args.port
     if args.virtual_printer:
-        printer = stack.enter_context(VirtualPrinterProcess("--move-time-scale", DEMO_MOVE_TIME_SCALE))
+        printer = stack.enter_context(VirtualPrinterProcess(*QUICK_VIRTUAL_PRINTER))
         port = printer.path
         print("virtual printer on %s" % port, file=sys.stderr)
     bauds = (args.baud,) if args.baud else COMMON_BAUD_RATES
@@ -71,7 +74,7 @@ def connect(args, stack, program: str):
 
     try:
         connection = streamer.connect(port, bauds, link_factory=new_link)
-    except (PrinterPortError, streamer.NotAPrinterError) as exc:
+    except PrinterUnavailable as exc:
         print("%s: %s" % (program, exc), file=sys.stderr)
         return None
     stack.callback(connection.close)
@@ -87,41 +90,65 @@ def describe(connection) -> str:
     )
 
 
-def stream_with_progress(connection, commands, total: int, by_source_line: bool = False) -> streamer.StreamReport:
-    """Stream with a progress bar over `total` commands (or source lines); Ctrl-C cancels, twice stops at once."""
-    bar = ProgressBar(total, "printing", unit="source lines" if by_source_line else "lines")
-    controls = streamer.Controls()
-    temperatures = {}
+class TerminalProgress:
+    """A progress bar over a job's commands (or source lines) with layer, Z and hotend temperature, shown from
+    `start` on; meanwhile Ctrl-C cancels the job with the safe end sequence and a second one stops the printer."""
 
-    def on_interrupt(_signum, _frame) -> None:
-        # First Ctrl-C cancels with the safe end sequence; a second one stops the printer at once.
-        controls.request("emergency_stop" if controls.pending == "cancel" or on_interrupt.count else "cancel")
-        on_interrupt.count += 1
+    def __init__(self, controls: streamer.Controls, by_source_line: bool = False) -> None:
+        self.controls = controls
+        self.by_source_line = by_source_line
+        self.bar = None
+        self.temperatures = {}
+        self.interrupts = 0
+        self._previous_handler = None
 
-    on_interrupt.count = 0
+    def __enter__(self) -> "TerminalProgress":
+        return self
 
-    def on_event(event) -> None:
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def start(self, total: int) -> None:
+        self.bar = ProgressBar(total, "printing", unit="source lines" if self.by_source_line else "lines")
+        self._previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self.bar.close()
+            self.bar = None
+
+    def _on_interrupt(self, _signum, _frame) -> None:
+        stop_now = self.controls.pending == "cancel" or self.interrupts
+        self.controls.request("emergency_stop" if stop_now else "cancel")
+        self.interrupts += 1
+
+    def on_event(self, event) -> None:
         if isinstance(event, marlin.Temperatures):
-            temperatures.update(event.readings)
+            self.temperatures.update(event.readings)
 
-    def on_progress(progress: marlin.Progress, source_line: int) -> None:
+    def on_progress(self, progress: marlin.Progress, source_line: int) -> None:
         extra = "layer %d Z %.2f" % (progress.layer, progress.z) if progress.z is not None else ""
-        if "T" in temperatures:
-            extra += " T %.0f/%.0f" % (temperatures["T"][0], temperatures["T"][1] or 0)
-        bar.update(source_line if by_source_line else progress.lines_acknowledged, extra)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        return streamer.stream(connection, commands, on_progress=on_progress, on_event=on_event, controls=controls)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        bar.close()
+        if "T" in self.temperatures:
+            extra += " T %.0f/%.0f" % (self.temperatures["T"][0], self.temperatures["T"][1] or 0)
+        if self.bar is not None:
+            self.bar.update(source_line if self.by_source_line else progress.lines_acknowledged, extra)
 
 
-def report_outcome(report: streamer.StreamReport, total, show_sent_lines: bool = True) -> int:
+def stream_with_progress(connection, commands, total: int) -> streamer.StreamReport:
+    """Stream plaintext commands with a progress bar; Ctrl-C cancels, twice stops at once."""
+    controls = streamer.Controls()
+    with TerminalProgress(controls) as terminal:
+        terminal.start(total)
+        return streamer.stream(
+            connection, commands, on_progress=terminal.on_progress, on_event=terminal.on_event, controls=controls
+        )
+
+
+def report_outcome(report: streamer.StreamReport, total, sealed: bool = False) -> int:
     """Print how the job ended; return the exit status (0 done, 1 not finished).
 
-    Sealed jobs pass `show_sent_lines=False`: their G-code must not reach a terminal or a log.
+    A sealed job's G-code must not reach a terminal or a log: `job_run.failure_report` leaves it out.
     """
     print(
         "%s: %s. %d%s lines confirmed in %.1f s (%.0f lines/s), %d resends, %d printer warnings%s"
@@ -138,16 +165,6 @@ def report_outcome(report: streamer.StreamReport, total, show_sent_lines: bool =
         ),
         file=sys.stderr,
     )
-    for message in list(report.messages)[-5:]:
-        if not show_sent_lines:  # firmware quotes the command it complains about ("Unknown command: "...")
-            message = _QUOTED.sub('"(a line of the job)"', message)
-        print("  printer said: %s" % message, file=sys.stderr)
-    recent = [line for line in report.recent_io if show_sent_lines or not line.startswith(">")]
-    if recent:
-        print(
-            "last lines on the serial port (%s):" % ("> sent, < received" if show_sent_lines else "received"),
-            file=sys.stderr,
-        )
-        for line in recent[-12:]:
-            print("  " + line, file=sys.stderr)
+    for line in job_run.failure_report(report, sealed):
+        print("  " + line, file=sys.stderr)
     return 0 if report.outcome == marlin.DONE else 1

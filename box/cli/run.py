@@ -10,7 +10,7 @@ import time
 from importlib import resources
 
 from box import data_dir
-from box.cli import demo_broker
+from box.cli import demo_broker, printer_options
 from box.daemon import Daemon
 from box.jobs.spool import Spool
 from box.jobs.store import Store
@@ -24,7 +24,6 @@ from secure_print.trust import TrustStore
 from wire import keytext
 
 PROGRAM = "mipai-box run"
-DEMO_MOVE_TIME_SCALE = "0.25"  # the sample vase takes about 80 s: time to open the page and watch it
 DEMO_DESIGNER_KEY = "demo-designer.key"
 DEMO_OPERATOR_KEY = "demo-operator.key"
 
@@ -65,7 +64,7 @@ def run(args) -> int:
     except SettingsError as exc:
         print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
         return 2
-    virtual = ("--move-time-scale", "0.02") if args.virtual_printer else None
+    virtual = printer_options.QUICK_VIRTUAL_PRINTER if args.virtual_printer else None
     return _serve(data_dir.prepare(args.data_dir), settings, args.http_port, virtual)
 
 
@@ -137,4 +136,4 @@ def run_demo(args) -> int:
             "admin password, then log in to watch the print. Ctrl-C stops the box." % (number, args.http_port),
             file=sys.stderr,
         )
-        return _serve(root, settings, args.http_port, ("--move-time-scale", DEMO_MOVE_TIME_SCALE))
+        return _serve(root, settings, args.http_port, printer_options.DEMO_VIRTUAL_PRINTER)

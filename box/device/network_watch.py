@@ -7,6 +7,7 @@ import logging
 import subprocess
 import time
 
+from box.settings import NetworkSettings
 from provisioning import device_names, first_boot
 from provisioning.hotspot_policy import SCAN_THEN_START, STOP, HotspotPolicy
 from provisioning.network_manager import NetworkError, NetworkManager
@@ -20,17 +21,18 @@ def set_timezone(zone: str) -> None:
 
 
 class NetworkWatch:
-    def __init__(self, settings, root: str, box) -> None:
+    def __init__(self, settings: NetworkSettings, first_boot_file: str, root: str, box) -> None:
         self.settings = settings
+        self.first_boot_file = first_boot_file
         self.root = root
         self.box = box
-        self.manager = NetworkManager(settings.get("network", "interface"))
-        self.policy = HotspotPolicy(settings.get("network", "hotspot_after_seconds"))
+        self.manager = NetworkManager(settings.interface)
+        self.policy = HotspotPolicy(settings.hotspot_after_seconds)
         self.networks = []  # the last scan, for the setup page
         self.uplink = None  # last known, when the box manages Wi-Fi
 
     def apply_first_boot(self) -> None:
-        path = self.settings.get("setup", "first_boot_file")
+        path = self.first_boot_file
         try:
             for step in first_boot.apply(path, self.root, self.manager, set_timezone):
                 log.info("first boot: %s", step)
@@ -54,7 +56,7 @@ class NetworkWatch:
         self._act(self.policy.update(self.uplink, time.monotonic()))
 
     def describe(self) -> str:
-        if not self.settings.get("network", "manage_wifi"):
+        if not self.settings.manage_wifi:
             return "Managed by the system (Ethernet, or Wi-Fi set up outside the box)."
         uplink = {None: "not checked yet", True: "connected", False: "no uplink"}[self.uplink]
         if self.policy.active:
@@ -63,7 +65,7 @@ class NetworkWatch:
 
     def request_hotspot(self) -> None:
         """Setup mode from the button: open the hotspot now (when the box manages Wi-Fi)."""
-        if self.settings.get("network", "manage_wifi"):
+        if self.settings.manage_wifi:
             try:
                 self._act(self.policy.request())
             except NetworkError as exc:
@@ -77,7 +79,7 @@ class NetworkWatch:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.apply_first_boot)
-        if not self.settings.get("network", "manage_wifi"):
+        if not self.settings.manage_wifi:
             return
         try:
             await loop.run_in_executor(None, self.set_hostname)

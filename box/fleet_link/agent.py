@@ -1,5 +1,6 @@
 """The fleet agent: the box's MQTT client (paho-mqtt 2, MQTT 5). One thread owns the connection, the telemetry
-outbox and the command log, so none of them is shared between threads.
+outbox and the command log, so none of them is shared between threads. It reaches the job store through the
+store's owner, learns of job and printer changes from the change feed, and downloads jobs in a bounded pool.
 
 - `status` (retained) says online with a session number that rises with every connection; the last will says
   offline with the same number. A stale will (from an older session) that lands after the new status is seen on
@@ -13,6 +14,7 @@ outbox and the command log, so none of them is shared between threads.
   commands) for `SESSION_EXPIRY` seconds, and retained topics are read again after every reconnect.
 """
 
+import concurrent.futures
 import logging
 import os
 import random
@@ -23,11 +25,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from box import data_dir
+from box import change_feed, data_dir
 from box.fleet_link import command_handlers, telemetry
 from box.fleet_link.command_log import CommandLog
 from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
-from box.jobs.store import Store
+from box.settings import FleetSettings
 from wire import command_gate, envelope, keytext, topics
 from wire.command_gate import ACCEPTED, REJECTED
 
@@ -38,6 +40,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 CAPS_EVERY_SECONDS = 60.0
 LOOP_SECONDS = 0.05
 STATUS_CHECK_SECONDS = 1.0
+MAX_DOWNLOADS = 2  # job downloads at once; more wait their turn
+RECENT_JOBS = 200  # the jobs re-read when the feed cannot say which changed
 
 
 def backoff_delay(attempt: int, rng=random.random) -> float:
@@ -55,10 +59,13 @@ def operator_keys(texts) -> dict:
 
 
 class FleetAgent:
-    def __init__(self, root: str, settings, box, worker, spool, stop: threading.Event, identify=None, reboot=None,
-                 log_lines=None):  # fmt: skip
+    def __init__(self, root: str, settings: FleetSettings, store_owner, box, worker, spool, stop: threading.Event,
+                 identify=None, reboot=None, log_lines=None):  # fmt: skip
         self.root = root
         self.settings = settings
+        self.store = store_owner.blocking_store
+        self._changes = store_owner.feed.listen(change_feed.JOB, change_feed.JOBS_CHANGED_ELSEWHERE,
+                                                change_feed.PRINTER)  # fmt: skip
         self.box = box
         self.worker = worker
         self.spool = spool
@@ -66,9 +73,9 @@ class FleetAgent:
         self._identify = identify or (lambda: None)
         self._log_lines = log_lines
         self._reboot = reboot or (lambda: log.warning("reboot requested, but this box cannot reboot itself"))
-        self.host = settings.get("fleet", "broker_host")
-        self.port = settings.get("fleet", "broker_port")
-        self.operators = operator_keys(settings.get("fleet", "operators"))
+        self.host = settings.broker_host
+        self.port = settings.broker_port
+        self.operators = operator_keys(settings.operators)
         self.connected = False
         self.thread = threading.Thread(target=self._run, name="fleet", daemon=True)
         self._client = None
@@ -80,7 +87,7 @@ class FleetAgent:
         self._in_flight = {}  # message id -> outbox sequence number
         self._published_up_to = 0  # the highest sequence number published on this connection
         self._acknowledged = []  # PUBACKed sequence numbers whose rows are still to be deleted
-        self._downloads = []
+        self._downloads = concurrent.futures.ThreadPoolExecutor(MAX_DOWNLOADS, thread_name_prefix="download")
         self._finished = []  # results of downloads, handed from their threads to ours
         self._finished_lock = threading.Lock()
 
@@ -100,16 +107,16 @@ class FleetAgent:
     # -- the thread ------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self.store = Store(os.path.join(self.root, "box.sqlite"))
         self.outbox = Outbox(os.path.join(self.root, "outbox.sqlite"), self.box.signing, self.box.box_id,
-                             self.settings.get("fleet", "max_outbox_records"))  # fmt: skip
+                             self.settings.max_outbox_records)  # fmt: skip
         self.commands = CommandLog(os.path.join(self.root, "commands.sqlite"))
         self.gate = self.commands.gate(self.box.box_id, self.operators)
         self.context = command_handlers.CommandContext(self.store, self.spool, self.worker, self._identify,
                                                      self._reboot, self._log_lines)  # fmt: skip
-        schedule = telemetry.Schedule(self.settings.get("fleet", "idle_telemetry_seconds"))
+        schedule = telemetry.Schedule(self.settings.idle_telemetry_seconds)
         jobs = telemetry.JobWatch(self.outbox.job_states_seen())
-        printer_seen = None
+        printer_seen = self.worker.printer is not None
+        self._job_changes(jobs, None, time.time())  # what changed while the agent was not running
         attempt, next_try, caps_at, status_at = 0, 0.0, 0.0, 0.0
         log.info("fleet agent for broker %s:%d; %d records wait in the outbox", self.host, self.port,
                  self.outbox.count())  # fmt: skip
@@ -130,15 +137,20 @@ class FleetAgent:
                         attempt += 1
                 else:
                     self.stop.wait(LOOP_SECONDS)
-                printer_now = self.worker.printer is not None
-                if printer_now != printer_seen:
-                    if printer_seen is not None:
-                        self._event({"type": "printer", "connected": printer_now,
-                                     "printer": _printer_name(self.worker.printer)}, now)  # fmt: skip
-                    printer_seen = printer_now
-                changes = jobs.changes(self.store.jobs()[-200:])
-                if changes:
-                    self.outbox.append_job_events(changes, now)
+                changed_rows = []
+                for change in self._changes.drain():
+                    if change.kind == change_feed.PRINTER:
+                        printer_now = change.data["printer"] is not None
+                        if printer_now != printer_seen:
+                            self._event({"type": "printer", "connected": printer_now,
+                                         "printer": _printer_name(change.data["printer"])}, now)  # fmt: skip
+                            printer_seen = printer_now
+                    elif change.kind == change_feed.JOB and changed_rows is not None:
+                        changed_rows.append(change.data)
+                    else:  # another process changed the jobs: the feed cannot say which
+                        changed_rows = None
+                if changed_rows != []:
+                    self._job_changes(jobs, changed_rows, now)
                 if schedule.due(now, self.worker.printing):
                     self._sample(now)
                 if self.connected and now >= status_at:
@@ -163,7 +175,7 @@ class FleetAgent:
             self.outbox.acknowledged_many(self._acknowledged)
             self.outbox.close()
             self.commands.close()
-            self.store.close()
+            self._downloads.shutdown(wait=False, cancel_futures=True)
 
     # -- connection ------------------------------------------------------------------------------------------
 
@@ -174,13 +186,13 @@ class FleetAgent:
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
         will = topics.status(self.box, self._session, False, int(time.time()))
         client.will_set(self.topic(topics.STATUS), topics.encode(will), qos=1, retain=True)
-        tls = self.settings.get("fleet", "tls")
+        tls = self.settings.tls
         if tls:
             enrolled = data_dir.fleet_tls_files(self.root)
             try:
-                client.tls_set(ca_certs=self.settings.get("fleet", "ca_file") or enrolled["ca.crt"],
-                               certfile=self.settings.get("fleet", "cert_file") or enrolled["box.crt"],
-                               keyfile=self.settings.get("fleet", "key_file") or enrolled["box.key"])  # fmt: skip
+                client.tls_set(ca_certs=self.settings.ca_file or enrolled["ca.crt"],
+                               certfile=self.settings.cert_file or enrolled["box.crt"],
+                               keyfile=self.settings.key_file or enrolled["box.key"])  # fmt: skip
             except (OSError, ValueError) as exc:
                 log.warning("cannot use the fleet certificate (run mipai-box enrol): %s", exc)
                 return False
@@ -191,7 +203,7 @@ class FleetAgent:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY
         try:
-            client.connect(self.host, self.port, keepalive=self.settings.get("fleet", "keepalive_seconds"),
+            client.connect(self.host, self.port, keepalive=self.settings.keepalive_seconds,
                            clean_start=False, properties=properties)  # fmt: skip
         except (OSError, ValueError) as exc:
             log.info("broker %s:%d unreachable: %s", self.host, self.port, exc)
@@ -347,20 +359,23 @@ class FleetAgent:
             self._client.publish(self.topic(topics.RESULT), topics.encode(result), qos=1)
         return result
 
+    def _job_changes(self, jobs: telemetry.JobWatch, rows, now: float) -> None:
+        """Job events for `rows` (the changed jobs), or for the recent jobs when `rows` is None or the feed
+        overflowed."""
+        if rows is None or self._changes.overflowed:
+            self._changes.overflowed = False
+            rows = self.store.jobs()[-RECENT_JOBS:]
+        changes = jobs.changes(rows)
+        if changes:
+            self.outbox.append_job_events(changes, now)
+
     def _start_download(self, command: dict, args: dict) -> None:
         def download() -> None:
-            outcome = command_handlers.download_job(self.context_for_download(), args)
+            outcome = command_handlers.download_job(self.context, args)
             with self._finished_lock:
                 self._finished.append((command, outcome))
 
-        thread = threading.Thread(target=download, name="download", daemon=True)
-        self._downloads.append(thread)
-        thread.start()
-
-    def context_for_download(self):
-        """Downloads run in their own thread, so they get their own store connection."""
-        return command_handlers.CommandContext(Store(os.path.join(self.root, "box.sqlite")), self.spool,
-                                             self.worker, self._identify, self._reboot)  # fmt: skip
+        self._downloads.submit(download)
 
     def _finish_downloads(self, now: float) -> None:
         with self._finished_lock:

@@ -5,7 +5,10 @@ Samples (printer state, temperatures, the printing job's progress) come once a s
 coming or going, the broker link, errors) are recorded as they happen and are never thinned. Temperatures are
 tenths of a degree: signed records hold integers only (canonical JSON)."""
 
+from box.jobs.store import failure_report
+
 PRINTING_INTERVAL = 1.0
+MAX_REPORT_LINES = 20
 
 
 def _tenths(value):
@@ -60,17 +63,23 @@ class JobWatch:
         self._states = dict(seen or {})
 
     def changes(self, rows: list) -> list:
-        current = {row["id"]: row for row in rows}
+        """Events for the rows whose state differs from the last one reported, in the order given (a job's
+        successive rows each count)."""
         events = []
-        for number, row in sorted(current.items()):
+        for row in rows:
+            number = row["id"]
             if self._states.get(number) != row["state"]:
-                events.append({
+                event = {
                     "type": "job",
                     "job": number,
                     "job_id": row["job_id"],
                     "state": row["state"],
                     "reason": (row["reason"] or "")[:500],
                     "line": row["last_source_line"] or 0,
-                })  # fmt: skip
+                }
+                report = failure_report(row)[:MAX_REPORT_LINES]
+                if report:
+                    event["report"] = report
+                events.append(event)
                 self._states[number] = row["state"]
         return events

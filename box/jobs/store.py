@@ -14,6 +14,17 @@ import sqlite_utils
 from box.jobs import job_states
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
+MAX_REPORT_LINE = 200
+
+
+def failure_report(row) -> list:
+    """The stored failure report of a job row: the printer's last words and the serial exchanges before the job
+    ended badly, already redacted of the job's G-code (`box.printing.job_run.failure_report`)."""
+    try:
+        lines = json.loads(row.get("report") or "[]")
+    except ValueError:
+        return []
+    return [str(line)[:MAX_REPORT_LINE] for line in lines] if isinstance(lines, list) else []
 
 
 class UnknownJob(ValueError):
@@ -47,6 +58,8 @@ class Store:
                 not_null={"job_id", "spool_path", "state"},
             )
             self.db["jobs"].create_index(["state"])
+        if "report" not in self.db["jobs"].columns_dict:  # added with failure reports; older boxes lack it
+            self.db["jobs"].add_column("report", str)
         if "settings" not in self.db.table_names():
             self.db["settings"].create({"key": str, "value": str}, pk="key")
         if "events" not in self.db.table_names():

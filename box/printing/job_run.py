@@ -1,13 +1,88 @@
-"""The box's steps for printing a sealed job, shared by `mipai-box print` and the daemon:
-verify completely, then (printer connected) check it and record the print, then stream."""
+"""The one sequence for printing a sealed job, shared by `mipai-box print` and the daemon's printer owner:
+verify completely, then (printer connected) check the printer and record the print, then stream the stream
+pass. Callers differ only in what they do at each step, which they say through `JobRunHooks`."""
 
+import re
 import time
 
+from firmware_bridge import marlin, streamer
 from secure_print import opener
 from secure_print.license import PRINTER_FIELDS
 from wire import canonical, envelope
 
 USAGE_RECORD = "print.usage"
+# Firmware quotes the command it complains about ("Unknown command: "..."): not for a sealed job's report.
+_QUOTED = re.compile(r'"[^"]*"')
+FAILURE_REPORT_LINES = 12
+
+
+class JobRunHooks:
+    """What a caller does at each step of a job run; every method may be left as it is."""
+
+    def verifying(self, done: int, total: int) -> None:
+        """`done` of `total` bytes of G-code checked by the verify pass."""
+
+    def verified(self, job: opener.OpenedJob) -> bool:
+        """The whole job checked out; return False to stop here (nothing is recorded or sent)."""
+        return True
+
+    def printing(self, job: opener.OpenedJob, print_number: int) -> None:
+        """The print is recorded; its lines go to the printer next."""
+
+    def progress(self, progress: marlin.Progress, source_line: int, controls: streamer.Controls) -> None:
+        """Called every `progress_interval` seconds while streaming; may request pause, resume or cancel."""
+
+    def event(self, event: marlin.Event) -> None:
+        """An event of the link while streaming (temperatures, messages)."""
+
+
+class JobRun:
+    """How one run went: `stage` is where it stopped (declined, no printer, or streamed)."""
+
+    DECLINED = "declined"  # `verified` returned False
+    NO_PRINTER = "no printer"  # `connect` gave nothing
+    STREAMED = "streamed"  # the job reached the printer; `report` says how it ended
+
+    def __init__(self, job: opener.OpenedJob, stage: str) -> None:
+        self.job = job
+        self.stage = stage
+        self.print_number = None
+        self.firmware = {}
+        self.report = None
+        self.started_at = None  # wall-clock seconds of the first line and of the end
+        self.ended_at = None
+
+
+def run_sealed_job(
+    handle, box, trust, ledger, material, connect, hooks=None, controls=None, progress_interval: float = 0.5, now=None
+) -> JobRun:
+    """Verify the sealed job in `handle`, then get a printer from `connect()` (a PrinterConnection or None),
+    record the print and stream it. Raises SealedJobError when the job is refused; nothing is sent then."""
+    hooks = hooks or JobRunHooks()
+    controls = controls or streamer.Controls()
+    job = verify(handle, box, trust, ledger, material, hooks.verifying, now)
+    if not hooks.verified(job):
+        return JobRun(job, JobRun.DECLINED)
+    connection = connect()
+    if connection is None:
+        return JobRun(job, JobRun.NO_PRINTER)
+    run = JobRun(job, JobRun.STREAMED)
+    run.firmware = dict(connection.firmware)
+    run.print_number = record(job, box, ledger, connection.firmware, material)
+    hooks.printing(job, run.print_number)
+    commands = opener.stream_commands(job, handle, box.box_id, run.print_number)
+    run.started_at = time.time()
+    # If the file changes on disk mid-print, the stream pass fails authentication and the link cancels.
+    run.report = streamer.stream(
+        connection,
+        commands,
+        on_progress=lambda progress, source_line: hooks.progress(progress, source_line, controls),
+        on_event=hooks.event,
+        controls=controls,
+        progress_interval=progress_interval,
+    )
+    run.ended_at = time.time()
+    return run
 
 
 def verify(handle, box, trust, ledger, material, on_progress=None, now=None) -> opener.OpenedJob:
@@ -42,3 +117,19 @@ def record(job: opener.OpenedJob, box, ledger, firmware: dict, material) -> int:
         return canonical.encode(signed).decode()
 
     return ledger.record_print(terms.license_id, job.job_id, terms.max_prints, usage_record)
+
+
+def failure_report(report: streamer.StreamReport, sealed: bool = True) -> list:
+    """The printer's last complaints and the serial exchanges before a job ended badly, as lines for a person.
+
+    For a sealed job the lines sent are left out and quoted commands masked: its G-code must not reach a
+    terminal, a log, a page or the fleet."""
+    lines = []
+    for message in list(report.messages)[-5:]:
+        lines.append("printer said: %s" % (_QUOTED.sub('"(a line of the job)"', message) if sealed else message))
+    recent = [line for line in report.recent_io if not (sealed and line.startswith(">"))]
+    if recent:
+        lines.append("last lines on the serial port (%s):" % ("received" if sealed else "> sent, < received"))
+        lines.extend("  " + (_QUOTED.sub('"(a line of the job)"', line) if sealed else line)
+                     for line in recent[-FAILURE_REPORT_LINES:])  # fmt: skip
+    return lines

@@ -1,23 +1,21 @@
-"""The printer's owner: a thread that finds the printer, takes queued jobs one at a time, verifies, records and
-streams them, and writes their progress to the store. Blocking serial I/O stays off the daemon's event loop."""
+"""The printer's owner: a thread that finds the printer, takes queued jobs one at a time and runs each through
+the one job-run sequence (`box.printing.job_run`), writing their progress to the store through its owner.
+Blocking serial I/O stays off the daemon's event loop; the printer's state is published on the change feed."""
 
 import glob
+import json
 import logging
-import os
 import threading
 import time
 
-from box import data_dir
+from box import change_feed, data_dir
 from box.jobs import job_states
-from box.jobs.store import Store
 from box.printing import job_run
 from box.printing.live_status import LiveStatus
 from firmware_bridge import marlin, streamer
-from firmware_bridge.serial_transport import COMMON_BAUD_RATES, PrinterPortError
+from firmware_bridge.errors import PrinterUnavailable
 from provisioning import identity
-from secure_print import opener
 from secure_print.errors import SealedJobError
-from secure_print.ledger import PrintLedger
 from secure_print.trust import TrustStore, TrustStoreError
 
 log = logging.getLogger("mipai.printer")
@@ -33,15 +31,40 @@ POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
 
 
-class PrintWorker:
-    def __init__(self, root: str, settings, stop: threading.Event) -> None:
+class PrinterOwner:
+    def __init__(self, root: str, printer_settings, stop: threading.Event, owner) -> None:
         self.root = root
-        self.settings = settings
+        self.settings = printer_settings
         self.stop = stop
-        self.printer = None  # what M115 said, while connected
-        self.printing = False
+        self._store = owner.blocking_store
+        self._ledger = owner.blocking_ledger
+        self._feed = owner.feed
+        self._lock = threading.Lock()
+        self._printer = None  # what M115 said, with port and baud, while connected
+        self._printing = False
         self.live = LiveStatus()
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
+
+    @property
+    def printer(self):
+        """What the connected printer said of itself (a copy), or None."""
+        with self._lock:
+            return dict(self._printer) if self._printer is not None else None
+
+    @property
+    def printing(self) -> bool:
+        with self._lock:
+            return self._printing
+
+    def publish_state(self, printer="unchanged", printing=None) -> None:
+        """Record and publish the printer (what M115 said, or None) and whether it prints (the owner thread)."""
+        with self._lock:
+            if printer != "unchanged":
+                self._printer = printer
+            if printing is not None:
+                self._printing = printing
+            state = {"printer": dict(self._printer) if self._printer else None, "printing": self._printing}
+        self._feed.publish(change_feed.PRINTER, state)
 
     def describe_printer(self) -> str:
         printer = self.printer
@@ -63,8 +86,6 @@ class PrintWorker:
     # -- the thread ------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        store = Store(os.path.join(self.root, "box.sqlite"))
-        ledger = PrintLedger(data_dir.ledger_file(self.root))
         box = identity.load_or_create(self.root)
         connection = None
         try:
@@ -74,113 +95,120 @@ class PrintWorker:
                     if connection is None:
                         self.stop.wait(RECONNECT_SECONDS)
                         continue
-                row = store.next_queued()
+                row = self._store.next_queued()
                 if row is None:
                     if not streamer.keep_alive(connection, POLL_SECONDS, on_event=self._on_idle_event):
                         log.warning("printer on %s is gone or halted: %s", self.printer.get("port"),
                                     connection.link.failure or "halted")  # fmt: skip
                         connection.close()
                         connection = None
-                        self.printer = None
+                        self.publish_state(printer=None)
                     continue
-                if not self._print(store, ledger, box, connection, row):
+                if not self._print(box, connection, row):
                     connection.close()
                     connection = None
-                    self.printer = None
+                    self.publish_state(printer=None)
         finally:
             if connection is not None:
                 connection.close()
-            ledger.close()
-            store.close()
 
     def _on_idle_event(self, event) -> None:
         if isinstance(event, marlin.Temperatures):
             self.live.add_temperatures(event.readings, time.monotonic())
 
     def _ports(self) -> list:
-        port = self.settings.get("printer", "port")
-        if port != "auto":
-            return [port]
-        return sorted(path for pattern in self.settings.get("printer", "scan") for path in glob.glob(pattern))
+        if self.settings.port != "auto":
+            return [self.settings.port]
+        return sorted(path for pattern in self.settings.scan for path in glob.glob(pattern))
 
     def _connect(self):
-        baud = self.settings.get("printer", "baud")
+        baud = self.settings.baud
         for port in self._ports():
             try:
-                connection = streamer.connect(port, (baud,) if baud else COMMON_BAUD_RATES)
-            except (PrinterPortError, streamer.NotAPrinterError) as exc:
+                connection = streamer.connect(port, (baud,) if baud else streamer.COMMON_BAUD_RATES)
+            except PrinterUnavailable as exc:
                 log.info("no printer on %s: %s", port, exc)
                 continue
-            self.printer = dict(connection.firmware, port=port, baud=connection.transport.baud)
+            self.publish_state(printer=dict(connection.firmware, port=port, baud=connection.transport.baud))
             log.info("printer on %s at %d baud: %s", port, connection.transport.baud,
                      connection.firmware.get("MACHINE_TYPE", "unknown"))  # fmt: skip
             return connection
         return None
 
-    def _print(self, store: Store, ledger: PrintLedger, box, connection, row) -> bool:
+    def _print(self, box, connection, row) -> bool:
         """Print one queued job to its end. Returns False when the printer went away."""
         number = row["id"]
-        material = store.get_setting("printer.material") or self.settings.get("printer", "material") or None
-        store.move(number, job_states.VERIFYING)
+        material = self._store.get_setting("printer.material") or self.settings.material or None
+        self._store.move(number, job_states.VERIFYING)
+        hooks = _DaemonRun(self, number)
         try:
             trust = TrustStore(data_dir.trust_file(self.root))  # read anew: `mipai-box trust` may have changed it
             with open(row["spool_path"], "rb") as handle:
-                job = job_run.verify(handle, box, trust, ledger, material)
-                if store.take_request(number) == "cancel":
-                    store.move(number, job_states.CANCELLED, "cancelled before printing; nothing was sent")
-                    return True
-                print_number = job_run.record(job, box, ledger, connection.firmware, material)
-                store.move(number, job_states.PRINTING, print_number=print_number, source_lines=job.source_lines)
-                self.printing = True
-                try:
-                    commands = opener.stream_commands(job, handle, box.box_id, print_number)
-                    report = self._stream(store, number, connection, commands, job.source_lines)
-                finally:
-                    self.printing = False
-                    self.live.job_finished()
+                run = job_run.run_sealed_job(handle, box, trust, self._ledger, material, lambda: connection, hooks,
+                                             progress_interval=PROGRESS_SECONDS)  # fmt: skip
         except (SealedJobError, TrustStoreError, OSError) as exc:
-            store.move(number, job_states.FAILED, "refused: %s; nothing was sent to the printer" % exc)
+            self._store.move(number, job_states.FAILED, "refused: %s; nothing was sent to the printer" % exc)
             return True
-        store.record_progress(number, report.lines_acknowledged, report.last_source_line)
-        current = store.job(number)["state"]
+        finally:
+            if hooks.started:
+                self.publish_state(printing=False)
+                self.live.job_finished()
+        if run.stage == job_run.JobRun.DECLINED:
+            self._store.move(number, job_states.CANCELLED, "cancelled before printing; nothing was sent")
+            return True
+        report = run.report
+        self._store.record_progress(number, report.lines_acknowledged, report.last_source_line)
+        current = self._store.job(number)["state"]
         outcome = _OUTCOMES[report.outcome]
         if current == job_states.PAUSED and outcome == job_states.DONE:
-            store.move(number, job_states.PRINTING)
-        store.move(number, outcome, report.reason)
+            self._store.move(number, job_states.PRINTING)
+        failure = job_run.failure_report(report, sealed=True) if outcome != job_states.DONE else []
+        self._store.move(number, outcome, report.reason, report=json.dumps(failure) if failure else "")
         return report.outcome != marlin.INTERRUPTED
 
-    def _stream(self, store: Store, number: int, connection, commands, source_lines: int) -> streamer.StreamReport:
-        controls = streamer.Controls()
-        stopping = []
-        started = time.monotonic()
 
-        def on_event(event) -> None:
-            if isinstance(event, marlin.Temperatures):
-                self.live.add_temperatures(event.readings, time.monotonic())
+class _DaemonRun(job_run.JobRunHooks):
+    """The job run as the daemon carries it out: states and progress in the store, requests from the store
+    (the dashboard, the fleet, `mipai-box queue`), temperatures and layers on the live status."""
 
-        def on_progress(progress: marlin.Progress, source_line: int) -> None:
-            store.record_progress(number, progress.lines_acknowledged, source_line)
-            self.live.update_job(number, progress.layer, progress.z, source_line, source_lines, started,
-                                 time.monotonic())  # fmt: skip
-            if self.stop.is_set() and not stopping:
-                stopping.append(True)
-                store.log("job", "job %d: the box is stopping; cancelling the print safely" % number)
-                action = "cancel"
-            else:
-                action = store.take_request(number)
-            if action in ("pause", "resume", "cancel") and controls.pending is None:
-                controls.request(action)
-                state = store.job(number)["state"]
-                if action == "pause" and state == job_states.PRINTING:
-                    store.move(number, job_states.PAUSED)
-                elif action == "resume" and state == job_states.PAUSED:
-                    store.move(number, job_states.PRINTING)
+    def __init__(self, owner: PrinterOwner, number: int) -> None:
+        self.owner = owner
+        self.number = number
+        self.started = False
+        self.started_at = 0.0
+        self.source_lines = 0
+        self.stopping = False
 
-        return streamer.stream(
-            connection,
-            commands,
-            on_progress=on_progress,
-            on_event=on_event,
-            controls=controls,
-            progress_interval=PROGRESS_SECONDS,
-        )
+    def verified(self, job) -> bool:
+        return self.owner._store.take_request(self.number) != "cancel"
+
+    def printing(self, job, print_number: int) -> None:
+        self.source_lines = job.source_lines
+        self.owner._store.move(self.number, job_states.PRINTING, print_number=print_number,
+                               source_lines=job.source_lines)  # fmt: skip
+        self.started = True
+        self.started_at = time.monotonic()
+        self.owner.publish_state(printing=True)
+
+    def event(self, event) -> None:
+        if isinstance(event, marlin.Temperatures):
+            self.owner.live.add_temperatures(event.readings, time.monotonic())
+
+    def progress(self, progress, source_line: int, controls) -> None:
+        store, number = self.owner._store, self.number
+        store.record_progress(number, progress.lines_acknowledged, source_line)
+        self.owner.live.update_job(number, progress.layer, progress.z, source_line, self.source_lines,
+                                   self.started_at, time.monotonic())  # fmt: skip
+        if self.owner.stop.is_set() and not self.stopping:
+            self.stopping = True
+            store.log("job", "job %d: the box is stopping; cancelling the print safely" % number)
+            action = "cancel"
+        else:
+            action = store.take_request(number)
+        if action in ("pause", "resume", "cancel") and controls.pending is None:
+            controls.request(action)
+            state = store.job(number)["state"]
+            if action == "pause" and state == job_states.PRINTING:
+                store.move(number, job_states.PAUSED)
+            elif action == "resume" and state == job_states.PAUSED:
+                store.move(number, job_states.PRINTING)

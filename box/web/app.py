@@ -14,16 +14,21 @@ import time
 
 from aiohttp import web
 
+from box import change_feed
+from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
 from box.fleet_link import enrolment_steps
 from box.jobs.job_states import IllegalTransition
 from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
+from box.jobs.store_owner import StoreOwner
+from box.printing.printer_owner import PrinterOwner
 from box.web import fleet_page, octoprint_api, pages, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
     BOX,
+    CHANGES,
     CLAIM_CODES,
     DASHBOARD,
     DATA_ROOT,
@@ -36,6 +41,7 @@ from box.web.appkeys import (
     SPOOL,
     STORE,
     THROTTLE,
+    ChangeSignal,
 )
 from box.web.common import (
     SESSION_COOKIE,
@@ -48,6 +54,8 @@ from box.web.common import (
 )
 from box.web.uploads import store_upload
 from provisioning.claim_code import ClaimCodes
+from provisioning.identity import BoxIdentity
+from secure_print.ledger import PrintLedger
 
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
 EVENT_SECONDS = 1.0
@@ -217,11 +225,9 @@ async def events(request: web.Request):
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):
             break
-        try:  # the box shutting down ends the stream at once
-            await asyncio.wait_for(request.app[SHUTTING_DOWN].wait(), EVENT_SECONDS)
+        # Sent again after a second, or at once when a job or the printer changes; the box stopping ends it.
+        if await request.app[CHANGES].wait(EVENT_SECONDS) and request.app[SHUTTING_DOWN].is_set():
             break
-        except TimeoutError:
-            continue
     return response
 
 
@@ -271,15 +277,15 @@ async def new_api_key(request: web.Request):
 
 
 def make_app(
-    store,
+    store: StoreOwner,
     accounts: Accounts,
-    box,
+    box: BoxIdentity,
     spool: Spool,
-    worker,
+    printer: PrinterOwner,
     setup_mode: SetupMode,
     claim_codes: ClaimCodes,
-    ledger,
-    network,
+    ledger: PrintLedger,
+    network: NetworkWatch,
     root: str,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
@@ -288,16 +294,24 @@ def make_app(
     app[BOX] = box
     app[SPOOL] = spool
     app[THROTTLE] = LoginThrottle()
-    app[PRINTER_STATE] = worker.describe_printer
-    app[LIVE] = worker.live
+    app[PRINTER_STATE] = printer.describe_printer
+    app[LIVE] = printer.live
     app[LEDGER] = ledger
     app[NETWORK] = network
     app[SHUTTING_DOWN] = asyncio.Event()
     app[DATA_ROOT] = root
     app[DASHBOARD] = _dashboard
 
+    app[CHANGES] = ChangeSignal()
+
+    async def follow_changes(app: web.Application) -> None:
+        store.feed.on_loop(asyncio.get_running_loop(), app[CHANGES].notify, change_feed.JOB, change_feed.PRINTER)
+
     async def end_streams(app: web.Application) -> None:
         app[SHUTTING_DOWN].set()
+        app[CHANGES].notify()
+
+    app.on_startup.append(follow_changes)
 
     app.on_shutdown.append(end_streams)
     app[SETUP_MODE] = setup_mode

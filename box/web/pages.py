@@ -2,6 +2,8 @@
 
 from html import escape
 
+from box.jobs.store import failure_report
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#222}
 header{background:#1d3557;color:#fff;padding:.8em 1.2em}header b{font-size:1.2em}
@@ -82,11 +84,20 @@ def job_rows(jobs: list, csrf: str) -> str:
         rows.append(
             "<tr id=job-%d><td>%d</td><td>%s</td><td class=state>%s</td>"
             "<td><span class=bar><i style=\"width:%.1f%%\"></i></span> <span class=percent>%.1f%%</span></td>"
-            "<td class=reason>%s</td><td>%s</td></tr>"
+            "<td class=reason>%s%s</td><td>%s</td></tr>"
             % (job["id"], job["id"], escape(job["title"]), escape(job["state"]), percent, percent,
-               escape(job["reason"] or ""), buttons)
+               escape(job["reason"] or ""), _failure_details(job), buttons)
         )  # fmt: skip
     return "".join(rows) or "<tr><td colspan=6>No jobs yet.</td></tr>"
+
+
+def _failure_details(job) -> str:
+    lines = failure_report(job)
+    if not lines:
+        return ""
+    return "<details class=report><summary>what the printer said</summary><pre>%s</pre></details>" % escape(
+        "\n".join(lines)
+    )
 
 
 def _clock(seconds) -> str:

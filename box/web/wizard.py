@@ -71,7 +71,7 @@ async def printer_submit(request: web.Request):
 
 
 def _managed(request: web.Request) -> bool:
-    return request.app[NETWORK].settings.get("network", "manage_wifi")
+    return request.app[NETWORK].settings.manage_wifi
 
 
 async def network_step(request: web.Request):

@@ -7,19 +7,19 @@ from box.settings import Settings, SettingsError
 
 def test_defaults_need_no_file():
     settings = Settings.load()
-    assert settings.get("box", "http_port") == 8080
-    assert settings.get("printer", "port") == "auto"
-    assert settings.get("printer", "scan") == ("/dev/ttyUSB*", "/dev/ttyACM*")
-    assert settings.get("setup", "timeout_minutes") == 30
+    assert settings.box.http_port == 8080
+    assert settings.printer.port == "auto"
+    assert settings.printer.scan == ("/dev/ttyUSB*", "/dev/ttyACM*")
+    assert settings.setup.timeout_minutes == 30
 
 
 def test_a_file_overrides_only_what_it_names(tmp_path):
     path = tmp_path / "box.toml"
     path.write_text('[printer]\nport = "/dev/ttyACM0"\nbaud = 115200\nmaterial = "petg"\n')
     settings = Settings.load(path)
-    assert (settings.get("printer", "port"), settings.get("printer", "baud")) == ("/dev/ttyACM0", 115200)
-    assert settings.get("printer", "material") == "PETG"
-    assert settings.get("box", "http_port") == 8080
+    assert (settings.printer.port, settings.printer.baud) == ("/dev/ttyACM0", 115200)
+    assert settings.printer.material == "PETG"
+    assert settings.box.http_port == 8080
 
 
 def test_every_mistake_is_reported_with_what_to_change(tmp_path):

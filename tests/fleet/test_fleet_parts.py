@@ -132,7 +132,7 @@ def test_fleet_settings_are_checked(tmp_path):
     operator = SignerKey.generate(keytext.OPERATOR)
     good = Settings.from_mapping({"fleet": {"broker_host": "broker.example", "operators": [operator.public_text]}},
                                  "test")  # fmt: skip
-    assert good.get("fleet", "broker_port") == 1883
+    assert good.fleet.broker_port == 1883
     designer = SignerKey.generate(keytext.DESIGNER)
     for fleet, why in (
         ({"operators": [designer.public_text]}, "not an operator key"),

@@ -193,7 +193,7 @@ def test_the_daemons_network_watch_opens_and_closes_the_hotspot(tmp_path, nmcli,
 
     box = identity.load_or_create(str(tmp_path / "data"))
     settings = Settings.from_mapping({"network": {"manage_wifi": True, "hotspot_after_seconds": 10}}, "test")
-    watch = NetworkWatch(settings, str(tmp_path / "data"), box)
+    watch = NetworkWatch(settings.network, settings.setup.first_boot_file, str(tmp_path / "data"), box)
     watch.policy = HotspotPolicy(after_seconds=0)
     monkeypatch.setenv("NMCLI_CONNECTIVITY", "none")
     watch.set_hostname()

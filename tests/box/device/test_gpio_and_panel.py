@@ -14,7 +14,7 @@ from box.device.gpio import SetupButton, StatusLed
 from box.device.panel import Panel
 from box.device.setup_mode import SetupMode
 from box.jobs.store_owner import StoreOwner
-from box.printing.printer_owner import PrintWorker
+from box.printing.printer_owner import PrinterOwner
 from box.settings import Settings
 from box.web.accounts import Accounts
 
@@ -105,11 +105,11 @@ def test_the_panel_opens_setup_mode_and_resets_after_confirmation(tmp_path):
         await owner.run(lambda _store: accounts.new_api_key())
         setup_mode = SetupMode(30)
         setup_mode.finish()
-        worker = PrintWorker(str(tmp_path), Settings.defaults(), threading.Event())
+        worker = PrinterOwner(str(tmp_path), Settings.defaults().printer, threading.Event(), owner)
         panel = Panel(owner, accounts, worker, setup_mode, asyncio.get_running_loop())
         now = asyncio.get_running_loop().time()
         assert panel.pattern(now, has_admin=True) == "error"  # no printer
-        worker.printer = {"port": "/dev/ttyUSB0", "baud": 115200}
+        worker.publish_state(printer={"port": "/dev/ttyUSB0", "baud": 115200})
         assert panel.pattern(now, has_admin=True) == "ready"
 
         await panel.act(gestures.IDENTIFY)
