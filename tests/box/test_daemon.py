@@ -9,11 +9,11 @@ import urllib.request
 
 import pytest
 
-from box.jobs.store import Store
-from firmware_bridge import marlin
+from box.jobs.store import Store, failure_report
+from firmware_bridge import gcode, marlin
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from tests.daemon_process import Daemon, free_port, job_row, prints_done, wait_for
-from tests.users import run
+from tests.users import SAMPLE, run
 
 
 @pytest.fixture
@@ -224,3 +224,22 @@ def test_an_idle_printer_reports_temperatures_and_its_unplug_is_noticed(world):
     finally:
         printer.stop()
         assert daemon.stop() == 0
+
+
+def test_a_job_that_fails_at_the_printer_keeps_what_the_printer_said_without_the_jobs_gcode(world):
+    job = world.seal("--max-prints", "1")
+    with VirtualPrinterProcess("--halt-after", "300") as printer:
+        daemon = Daemon(world, printer.path).start()
+        try:
+            assert world.box("queue", "add", job).returncode == 0
+            wait_for(lambda: job_row(world)["state"] == "failed", "the thermal runaway to end the job")
+        finally:
+            daemon.stop()
+    report = failure_report(job_row(world))
+    assert "last lines on the serial port (received):" in report
+    assert any("Error:Thermal Runaway" in line for line in report), report
+    serial_lines = [line.strip() for line in report if line.startswith("  ")]
+    assert serial_lines and not any(line.startswith(">") for line in serial_lines)
+    with open(SAMPLE, "rb") as handle:
+        job_lines = {command for _, command in gcode.iter_commands(handle) if len(command) > 6}
+    assert not any(command in line for line in report for command in job_lines)

@@ -1,8 +1,10 @@
 """Settings: defaults, a TOML file over them, and every mistake in the file named at once."""
 
+import dataclasses
+
 import pytest
 
-from box.settings import Settings, SettingsError
+from box.settings import SCHEMA, SECTION_TYPES, Settings, SettingsError
 
 
 def test_defaults_need_no_file():
@@ -61,3 +63,13 @@ def test_malformed_files_are_refused(tmp_path, content, problem):
 def test_a_missing_file_is_named():
     with pytest.raises(SettingsError, match=r"cannot read the settings file /nowhere/box\.toml"):
         Settings.load("/nowhere/box.toml")
+
+
+def test_each_section_is_a_frozen_dataclass_with_exactly_the_schemas_keys():
+    settings = Settings.defaults()
+    for name, section_type in SECTION_TYPES.items():
+        section = getattr(settings, name)
+        assert isinstance(section, section_type)
+        assert [field.name for field in dataclasses.fields(section_type)] == list(SCHEMA[name])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.printer.port = "/dev/ttyUSB9"
