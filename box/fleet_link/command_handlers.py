@@ -21,7 +21,7 @@ from box.jobs import job_states
 from box.jobs.spool import SpoolError, title_from
 from wire.command_gate import ACCEPTED, FAILED, SUCCEEDED
 
-MAX_INLINE_JOB = 192 * 1024  # base64 of it still fits in one MQTT payload (fleet_wire.MAX_PAYLOAD)
+MAX_INLINE_JOB = 192 * 1024  # base64 of it still fits in one MQTT payload (topics.MAX_PAYLOAD)
 MAX_LOG_LINES = 500
 DOWNLOAD_TIMEOUT = 30.0
 # Settings the fleet may change at run time, each checked by the settings schema's own validator.
