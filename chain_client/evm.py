@@ -1,6 +1,7 @@
 """One way to reach an EVM: a JSON-RPC URL, or an in-process py-evm chain; errors that say who is to blame."""
 
 import ast
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ import eth_abi
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed as TesterReverted
+from eth_utils import ValidationError as EthValidationError
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -119,6 +121,10 @@ def rpc(call: Callable[[], T], what: str) -> T:
         if "insufficient funds" in message:
             raise SendRejected("%s: the sender cannot pay for gas: %s" % (what, exc), "funds") from exc
         raise RpcBadAnswer("%s: the node answered with an error: %s" % (what, exc)) from exc
+    except EthValidationError as exc:  # the in-process chain refusing a transaction (it has no pool)
+        found = re.search(r"nonce: Expected (\d+), but got (\d+)", str(exc))
+        reason = "nonce too low" if found and int(found[2]) < int(found[1]) else "other"
+        raise SendRejected("%s: %s" % (what, exc), reason) from exc
     except TesterReverted as exc:  # the in-process chain's form of a revert
         reason = decode_revert(_revert_data(exc))
         raise TransactionFailed("%s: the contract refused: %s" % (what, reason), reason) from exc

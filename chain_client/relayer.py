@@ -70,6 +70,7 @@ class Job:
     attempts: int = 0
     next_try: float = 0.0
     sent_at: float = 0.0
+    last_broadcast: float = field(default=0.0, compare=False)  # not stored: a restart broadcasts once at once
     block: int | None = None
     gas_used: int | None = None
     note: str = ""
@@ -188,6 +189,7 @@ class RelayCore:
     def broadcast_ok(self, job: Job, now: float) -> None:
         """The node took the transaction."""
         job.next_try = now
+        job.last_broadcast = now
 
     def broadcast_failed(self, job: Job, reason: str, message: str, now: float) -> None:
         """The node refused the transaction: `reason` as SendRejected.reason."""
@@ -236,11 +238,11 @@ class RelayCore:
             job.next_try = now
             self._set(job, State.QUEUED, "not mined after %.0f s: fees raised" % (now - job.sent_at))
         else:
-            job.next_try = now + (REBROADCAST_AFTER if now - job.sent_at > REBROADCAST_AFTER else 0.1)
+            job.next_try = now + 0.1
 
     def should_rebroadcast(self, job: Job, now: float) -> bool:
-        """Whether a transaction without a receipt is old enough to be sent again."""
-        return now - job.sent_at > REBROADCAST_AFTER
+        """Whether a transaction without a receipt was last broadcast long enough ago (or not since a restart)."""
+        return now - job.last_broadcast > REBROADCAST_AFTER
 
     def effect(self, job: Job, done: bool, now: float) -> None:
         """Whether `job`'s effect is on chain."""
@@ -291,7 +293,9 @@ class Relayer:
             values = dict(zip(_FIELDS.split(), row, strict=True))
             values["effect"] = json.loads(values["effect"])
             values["state"] = State(values["state"])
-            self.core.jobs[values["id"]] = Job(**values)
+            job = self.core.jobs[values["id"]] = Job(**values)
+            if job.state is State.SENT:
+                job.next_try = 0.0  # check (and broadcast again) before anything new is signed
         self._fees: tuple[int, int] | None = None
 
     def close(self) -> None:
