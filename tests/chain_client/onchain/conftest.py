@@ -41,10 +41,9 @@ def free_port() -> int:
 class Anvil:
     """One anvil process on 127.0.0.1 with Prague rules; with `state`, it dumps its chain there when stopped."""
 
-    def __init__(self, port: int | None = None, state: Path | None = None, block_time: int | None = None) -> None:
+    def __init__(self, port: int | None = None, state: Path | None = None) -> None:
         self.port = port or free_port()
         self.state = state
-        self.block_time = block_time
         self.process: subprocess.Popen | None = None
 
     @property
@@ -56,8 +55,6 @@ class Anvil:
         command += ["--port", str(self.port), "--hardfork", "prague", "--silent", "--chain-id", "31337"]
         if self.state is not None:
             command += ["--state", str(self.state), "--preserve-historical-states"]
-        if self.block_time is not None:
-            command += ["--block-time", str(self.block_time)]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         end = time.monotonic() + 30
         while time.monotonic() < end:

@@ -85,11 +85,13 @@ def test_a_restarted_relayer_sends_nothing_twice(chain, tmp_path):
 
 
 def test_an_anvil_restart_mid_relay_is_survived(tmp_path):
-    node = Anvil(state=tmp_path / "anvil-state.json", block_time=1).start()
+    node = Anvil(state=tmp_path / "anvil-state.json").start()
     try:
         w3 = evm.connect(node.url)
         network = make_network(w3)
         boxes = [network.register("box-%d" % i) for i in range(30)]
+        w3.provider.make_request("evm_setAutomine", [False])  # a block a second, so transactions wait in the pool
+        w3.provider.make_request("evm_setIntervalMining", [1])
         relayer = Relayer(w3, network.admin, network.deployment, tmp_path / "relay.sqlite")
         for i, (box, _) in enumerate(boxes[:15]):
             relayer.submit_claim(network.sign(box, (i + 1) * TOKEN, deadline=network.now() + 3600))
@@ -102,6 +104,8 @@ def test_an_anvil_restart_mid_relay_is_survived(tmp_path):
             assert relayer.step() >= 0  # the node is away: no exception, the relayer waits
             time.sleep(0.1)
         node.start()
+        w3.provider.make_request("evm_mine", [])
+        assert [network.balance(owner) for _, owner in boxes[15:]] == [0] * 15  # the restart lost them
         assert relayer.run(timeout=90)
         assert all(job.state is State.DONE for job in relayer.core.jobs.values())
         assert [network.balance(owner) for _, owner in boxes] == [(i + 1) * TOKEN for i in range(30)]
