@@ -1,5 +1,6 @@
 """Cumulative reward claims: the EIP-712 message k verifiers sign, one verifier's signature, collecting k of them."""
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,13 @@ DOMAIN_VERSION = "1"
 DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 CLAIM_TYPEHASH = keccak(b"Claim(bytes32 boxKey,uint256 total,uint256 deadline)")
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def box_key(ed25519_public: bytes) -> bytes:
+    """The box's key on chain: sha256 of its 32-byte Ed25519 public key (its box id is base32 of 10 bytes of it)."""
+    if not isinstance(ed25519_public, bytes) or len(ed25519_public) != 32:
+        raise ClaimError("an Ed25519 public key is 32 bytes")
+    return hashlib.sha256(ed25519_public).digest()
 
 
 class ClaimError(ValueError):
