@@ -1,22 +1,19 @@
 """Real EVM peers for the chain tests: anvil (npm @foundry-rs/anvil) on a loopback port, and py-evm in process;
 and a deployed network on either, with three verifier keys (k = 2) and helpers to register boxes and sign claims."""
 
-import hashlib
 import os
 import platform
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from chain_client import claims, deploy, evm
+from chain_client import devnet, evm
+from chain_client.devnet import Network
 
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL_LIFETIME = 900  # seconds: an anvil left behind by a crashed test run ends by itself
@@ -83,68 +80,9 @@ class Anvil:
         self.process = None
 
 
-@dataclass
-class Network:
-    """The three contracts deployed on one chain, with the keys of the network's roles."""
-
-    w3: Web3
-    admin: LocalAccount
-    verifiers: list[claims.VerifierKey]
-    deployment: deploy.Deployment
-    k: int = 2
-    boxes: dict[bytes, str] = field(default_factory=dict)
-
-    @property
-    def rewards(self):
-        return self.deployment.rewards
-
-    @property
-    def token(self):
-        return self.deployment.token
-
-    @property
-    def domain(self) -> claims.Domain:
-        return claims.Domain(self.w3.eth.chain_id, self.rewards.address)
-
-    def now(self) -> int:
-        return self.w3.eth.get_block("latest")["timestamp"]
-
-    def register(self, name: str) -> tuple[bytes, str]:
-        """Register a box (boxKey = sha256 of a made-up Ed25519 key) with a fresh owner; return both."""
-        box_key = hashlib.sha256(name.encode()).digest()
-        owner = Account.create().address
-        device = Account.create().address
-        deploy.call_admin(self.w3, self.admin, self.deployment.registry, "registerBox", box_key, device, owner)
-        self.boxes[box_key] = owner
-        return box_key, owner
-
-    def sign(self, box_key: bytes, total: int, deadline: int | None = None, signers=None) -> claims.SignedClaim:
-        """A claim signed by `signers` (default: the first k verifiers), in the contract's order."""
-        claim = claims.Claim(box_key, total, deadline if deadline is not None else self.now() + 3600)
-        chosen = signers if signers is not None else self.verifiers[: self.k]
-        signatures = {v.address: v.sign(claim, self.domain) for v in chosen}
-        return claims.collect(claim, self.domain, signatures, [v.address for v in chosen], len(chosen))
-
-    def claim_data(self, signed: claims.SignedClaim, signatures=None) -> bytes:
-        c = signed.claim
-        args = [c.box_key, c.total, c.deadline, list(signatures if signatures is not None else signed.signatures)]
-        return bytes.fromhex(self.rewards.encode_abi("claim", args=args)[2:])
-
-    def claim(self, signed: claims.SignedClaim, signatures=None):
-        """Send the claim from the admin account (any sender may); the receipt, or TransactionFailed."""
-        return evm.transact(self.w3, self.admin, self.rewards.address, self.claim_data(signed, signatures), 300_000)
-
-    def balance(self, owner: str) -> int:
-        return self.token.functions.balanceOf(owner).call()
-
-
 def make_network(w3: Web3, **settings) -> Network:
-    """Deploy on `w3` with a fresh funded admin and verifier keys 1, 2, 3 (k = 2)."""
-    admin = Account.create()
-    evm.fund(w3, admin.address, 10**22)
-    verifiers = [claims.VerifierKey(bytes([i + 1]) * 32) for i in range(3)]
-    deployment = deploy.deploy(w3, admin, verifiers=[v.address for v in verifiers], k=2, **settings)
-    return Network(w3, admin, verifiers, deployment)
+    """Deploy on `w3` with verifier keys 1, 2, 3 (k = 2)."""
+    return devnet.make_network(w3, [bytes([i + 1]) * 32 for i in range(3)], **settings)
 
 
 @pytest.fixture(scope="module")
