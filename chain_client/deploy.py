@@ -7,7 +7,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from chain_client import contracts
-from chain_client.evm import ChainError, transact
+from chain_client.evm import ChainError, rpc, transact
 
 DEFAULT_EPOCH_LENGTH = 7 * 24 * 3600  # a week, as DIMO's weekly emission
 DEFAULT_EPOCH_LIMIT = 10_000_000 * 10**18  # 3DP (in token units) claims may mint per epoch
@@ -34,11 +34,11 @@ class Deployment:
 def bind(w3: Web3, name: str, address: str) -> Contract:
     """The contract `name` at `address`, checked to have the committed runtime code there."""
     artifact = contracts.load(name)
-    code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
-    if name != "ThreeDPToken" and code != artifact.deployed_bytecode:
-        raise ChainError("%s at %s is not the contract this software was built with" % (name, address))
+    code = bytes(rpc(lambda: w3.eth.get_code(Web3.to_checksum_address(address)), "reading code at %s" % address))
     if not code:
         raise ChainError("no contract at %s on this chain" % address)
+    if not artifact.is_runtime_code(code):
+        raise ChainError("%s at %s is not the contract this software was built with" % (name, address))
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
 

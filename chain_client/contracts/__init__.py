@@ -18,7 +18,17 @@ class Artifact:
     abi: list
     bytecode: bytes
     deployed_bytecode: bytes
+    immutable_ranges: tuple[tuple[int, int], ...]
     compiler: dict
+
+    def is_runtime_code(self, code: bytes) -> bool:
+        """Whether `code` (read from a chain) is this contract's runtime code, whatever its immutables hold."""
+        if len(code) != len(self.deployed_bytecode):
+            return False
+        mine, theirs = bytearray(self.deployed_bytecode), bytearray(code)
+        for start, length in self.immutable_ranges:
+            mine[start : start + length] = theirs[start : start + length] = bytes(length)
+        return mine == theirs
 
 
 @cache
@@ -32,6 +42,7 @@ def load(name: str) -> Artifact:
         data["abi"],
         bytes.fromhex(data["bytecode"][2:]),
         bytes.fromhex(data["deployedBytecode"][2:]),
+        tuple((start, length) for start, length in data["immutableRanges"]),
         data["compiler"],
     )
 

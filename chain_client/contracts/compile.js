@@ -13,7 +13,7 @@ const SETTINGS = {
   optimizer: { enabled: true, runs: 1000 },
   viaIR: false,
   metadata: { bytecodeHash: "ipfs" },
-  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.deployedBytecode.immutableReferences"] } },
 };
 
 const here = __dirname;
@@ -57,6 +57,11 @@ for (const name of CONTRACTS) {
     abi: c.abi,
     bytecode: "0x" + c.evm.bytecode.object,
     deployedBytecode: "0x" + c.evm.deployedBytecode.object,
+    // where the runtime code holds immutables (set at deployment): [start, length] byte ranges
+    immutableRanges: Object.values(c.evm.deployedBytecode.immutableReferences || {})
+      .flat()
+      .map((r) => [r.start, r.length])
+      .sort((a, b) => a[0] - b[0]),
     compiler: { name: "solc", version: solc.version(), settings: { ...SETTINGS, outputSelection: undefined } },
   };
   fs.writeFileSync(path.join(out, name + ".json"), JSON.stringify(artifact, null, 1) + "\n");
