@@ -283,7 +283,7 @@ class Relayer:
         tip: int = 10**9,
     ) -> None:
         self.w3, self.account, self.deployment, self.clock, self.tip = w3, account, deployment, clock, tip
-        self.chain_id = rpc(lambda: w3.eth.chain_id, "reading the chain id")
+        self.chain_id: int | None = None  # asked when first needed: the relayer starts while the node is away
         self.db = sqlite3.connect(db_path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -403,6 +403,8 @@ class Relayer:
         return anchored[2] != 0
 
     def _sign_and_send(self, job: Job, nonce: int, now: float) -> None:
+        if self.chain_id is None:
+            self.chain_id = rpc(lambda: self.w3.eth.chain_id, "reading the chain id")
         if self._fees is None:
             self._fees = fees(self.w3, self.tip)
         max_fee, tip = self._fees

@@ -103,6 +103,9 @@ def test_an_anvil_restart_mid_relay_is_survived(tmp_path):
         for _ in range(3):
             assert relayer.step() >= 0  # the node is away: no exception, the relayer waits
             time.sleep(0.1)
+        relayer.close()  # and the relayer restarts too, while the node is still away
+        relayer = Relayer(w3, network.admin, network.deployment, tmp_path / "relay.sqlite")
+        relayer.step()
         node.start()
         w3.provider.make_request("evm_mine", [])
         assert [network.balance(owner) for _, owner in boxes[15:]] == [0] * 15  # the restart lost them
