@@ -1,5 +1,6 @@
 """The relayer against real chains: each job once, reverts noticed, restarts of the relayer and of anvil survived."""
 
+import hashlib
 import time
 
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain_client import evm
+from chain_client.merkle import Leaf, MerkleTree, leaf_hash
 from chain_client.relayer import (
     MAX_ATTEMPTS,
     Check,
@@ -195,3 +197,22 @@ def test_property_no_sequence_of_claims_replays_and_reorders_pays_more_than_the_
         assert network.balance(owner) == sent_max  # what was paid is the highest total sent, never more
         assert network.balance(owner) >= before
     assert network.balance(owner) <= totals[-1]
+
+
+def test_a_batch_is_anchored_and_each_box_claims_what_its_receipts_earned(network, tmp_path):
+    """The whole on-chain path: receipts batched, the root anchored, totals claimed, proofs checked on chain."""
+    boxes = [network.register("box-%d" % i) for i in range(3)]
+    leaves = [
+        Leaf(hashlib.sha256(b"receipt %d" % i).digest(), boxes[i % 3][0], (i % 4) * TOKEN // 4) for i in range(20)
+    ]
+    tree = MerkleTree(leaves)
+    earned = {box: sum(leaf.reward for leaf in leaves if leaf.box_key == box) for box, _ in boxes}
+    relayer = Relayer(network.w3, network.admin, network.deployment, tmp_path / "relay.sqlite")
+    relayer.submit_anchor(tree.root, 7, len(tree))
+    claims = [relayer.submit_claim(network.sign(box, total)) for box, total in earned.items()]
+    assert relayer.run(timeout=60)
+    assert all(job.state is State.DONE for job in claims)
+    assert [network.balance(owner) for _, owner in boxes] == [earned[box] for box, _ in boxes]
+    verify = network.rewards.functions.verifyInclusion
+    assert all(verify(leaf_hash(leaf), tree.proof(i), tree.root).call() for i, leaf in enumerate(leaves))
+    relayer.close()
