@@ -312,6 +312,12 @@ class Relayer:
 
     def submit_anchor(self, root: bytes, epoch: int, count: int) -> Job:
         """Queue an anchor of one batch root (idempotent per root)."""
+        if not isinstance(root, bytes) or len(root) != 32 or root == bytes(32):
+            raise ValueError("an anchor's root is 32 bytes, not all zero")
+        if not isinstance(epoch, int) or not 0 <= epoch < 1 << 64:
+            raise ValueError("an anchor's epoch is an integer from 0 to 2**64 - 1")
+        if not isinstance(count, int) or not 0 < count < 1 << 32:
+            raise ValueError("an anchor's receipt count is an integer from 1 to 2**32 - 1")
         data = bytes.fromhex(self.deployment.rewards.encode_abi("anchor", args=[root, epoch, count])[2:])
         job = Job("anchor:%s" % root.hex(), "anchor", self.deployment.rewards.address, data, ANCHOR_GAS, {})
         job.effect = {"root": root.hex()}

@@ -43,6 +43,12 @@ def test_claims_and_anchors_are_relayed_once_and_a_revert_is_noticed(network, tm
     assert expired.state is State.REVERTED and "ClaimExpired" in expired.note
     assert anchor.state is State.DONE
     assert network.rewards.functions.anchors(b"\x42" * 32).call()[:2] == [3, 9]
+    for bad, message in ((b"\x00" * 32, "not all zero"), (b"\x01" * 31, "32 bytes")):
+        with pytest.raises(ValueError, match=message):
+            relayer.submit_anchor(bad, 1, 1)
+    with pytest.raises(ValueError, match="count"):
+        relayer.submit_anchor(b"\x43" * 32, 1, 0)
+    assert len(relayer.core.jobs) == 7  # nothing was queued by the refused anchors
     retry = relayer.submit_claim(network.sign(boxes[5][0], TOKEN))  # a refused claim may be sent again
     assert retry.state is State.QUEUED
     assert relayer.run(timeout=60)
