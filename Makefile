@@ -16,7 +16,7 @@ endef
 
 $(STAMP): pyproject.toml constraints.txt
 	$(call make_venv,$(VENV))
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,chain]'
 	@touch $(STAMP)
 
 # The printer-side peer of the benchmark: Printrun's printcore, without its GUI dependencies.
@@ -24,6 +24,12 @@ $(BENCH_STAMP): constraints-bench.txt
 	$(call make_venv,$(BENCH_VENV))
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r constraints-bench.txt
 	@touch $(BENCH_STAMP)
+
+# The chain's npm side (solc, OpenZeppelin, anvil), pinned by package-lock.json.
+NPM_STAMP := node_modules/.installed
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
 
 # The demo's fleet broker is Debian's mosquitto, on a loopback port.
 run: $(STAMP)
@@ -33,21 +39,22 @@ run: $(STAMP)
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
 # real Mosquitto on loopback.
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	@command -v chromium >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } || \
 		{ apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mosquitto; }
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) $(BENCH_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/stream_bench.py --peer-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 	$(BIN)/python bench/sealed_bench.py $(SEALED_BENCH_ARGS)
 	$(BIN)/python bench/daemon_bench.py
 	$(BIN)/python bench/fleet_bench.py
+	$(BIN)/python bench/chain_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) bench/out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) node_modules bench/out .pytest_cache .ruff_cache .hypothesis
