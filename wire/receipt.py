@@ -249,7 +249,7 @@ def parse_rewards(body) -> dict:
         keys = frozenset({"hash", "seq", "state", "reason", "reward"})
         entry = _members(entry, "a reported receipt", keys, keys)
         _pattern(entry["hash"], "receipt hash", _HEX64, "64 hex digits")
-        _count(entry["seq"], "receipt seq", 1)
+        _count(entry["seq"], "receipt seq")  # 0: a receipt refused before its number could be trusted
         if entry["state"] not in RECEIPT_STATES:
             raise ReceiptError("a receipt's state is one of %s" % ", ".join(RECEIPT_STATES))
         if not isinstance(entry["reason"], str) or len(entry["reason"]) > MAX_REASON:
