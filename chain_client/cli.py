@@ -4,6 +4,7 @@ against signed telemetry over MQTT, rewards reported back to each box) and `stat
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -125,6 +126,7 @@ def run_verify(args) -> int:
         ledger.close()
         raise UsageError("cannot reach the broker %s:%d: %s" % (args.broker_host, args.broker_port, exc)) from exc
     print("verify: %s in group %s, ledger %s" % (client_id, args.group, os.path.abspath(args.ledger)), flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         verify.run(args.seconds)
     finally:
@@ -132,6 +134,10 @@ def run_verify(args) -> int:
         ledger.close()
     print("verify: %(messages)d messages, %(accepted)d receipts accepted, %(refused)d refused" % verify.counts)
     return 0
+
+
+def _interrupt(_signal, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,15 +42,27 @@ class VerifyService:
         self._last_flush = time.monotonic()
         self._last_sweep = 0.0
         self.counts = {"messages": 0, "accepted": 0, "refused": 0}
+        self._granted = 0
         client.on_message = self._on_message
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
             self.log("verify: the broker refused the connection: %s" % reason_code)
             return
+        self._granted = 0
         for topic in subscriptions(self.group):
             client.subscribe(topic, qos=1)
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            self.log("verify: the broker refused a subscription: %s" % refused[0])
+            return
+        self._granted += 1
+        if self._granted == len(SUBSCRIBED):
+            self.log("verify: subscribed to %d topics in group %s" % (self._granted, self.group))
 
     def _on_message(self, _client, _userdata, message) -> None:
         self.batch.append((message.topic, message.payload, message.mid, message.qos))
