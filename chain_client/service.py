@@ -113,12 +113,21 @@ class VerifyService:
             payload = receipt.sign_rewards(body, self.key, int(time.time()), seq)[1]
             self.client.publish(topics.topic(box_id, topics.REWARDS), payload, qos=1, retain=True)
 
+    def _read_waiting(self) -> None:
+        """Read the messages already waiting on the socket (paho's loop reads one packet per call)."""
+        for _ in range(MAX_BATCH - len(self.batch)):
+            before = len(self.batch)
+            self.client.loop_read()
+            if len(self.batch) == before:
+                return
+
     def run(self, seconds: float = 0) -> None:
         """Serve until `seconds` have passed (0: until interrupted)."""
         deadline = time.monotonic() + seconds if seconds else None
         try:
             while deadline is None or time.monotonic() < deadline:
                 self.client.loop(timeout=0.02)
+                self._read_waiting()
                 self.step(int(time.time()))
         except KeyboardInterrupt:
             pass
