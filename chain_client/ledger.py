@@ -202,7 +202,10 @@ class Ledger:
         for box_id in sorted(box_ids):
             self._begin()
             try:
-                decided.extend(self._settle_box(box_id, now, patience))
+                made = self._settle_box(box_id, now, patience)
+                if made:
+                    self._prune(box_id)
+                decided.extend(made)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -243,6 +246,22 @@ class Ledger:
             if changed:
                 decided.append((box_id, digest, verdict))
         return decided
+
+    def _prune(self, box_id: str) -> None:
+        """Forget the telemetry records no future receipt needs: those up to the span of receipt K, when receipts
+        1 to K of the box are all decided (a later receipt covers later records; one that claims pruned records
+        waits, then is refused as a gap). Keeps the ledger bounded by what is still undecided."""
+        db = self._db
+        rows = db.execute("SELECT seq, state, tel_last FROM receipts WHERE box_id = ? AND chained = 1 ORDER BY seq",
+                          (box_id,)).fetchall()  # fmt: skip
+        cut = 0
+        for expected, (seq, state, last) in enumerate(rows, start=1):
+            if seq != expected or state == verifier.PENDING:
+                break
+            cut = max(cut, last or 0)
+        if cut:
+            for table in ("telemetry", "forks", "thinned"):
+                db.execute("DELETE FROM %s WHERE box_id = ? AND seq <= ?" % table, (box_id, cut))
 
     def _window(self, box_id: str, first: int, last: int, highest: int) -> verifier.Window:
         db = self._db

@@ -5,6 +5,8 @@ then a restart mid-stream that loses and double-counts nothing."""
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chain_client import rewards, verifier
 from chain_client.ledger import Ledger, LedgerError
@@ -262,3 +264,41 @@ def test_payments_are_cumulative_and_never_above_what_was_earned(net):
         {"tx": "0x" + "aa" * 32, "amount": earned}
     ]
     assert net.ledger.report(box.box_id)[1] == seq + 1
+
+
+def test_telemetry_no_receipt_needs_is_forgotten_and_a_late_copy_changes_nothing(net):
+    box, job = _registered(net)
+    first = box.print_job(job, T0, 3600)
+    second = box.print_job(job, T0 + 4000, 3600)
+    net.feed([*second[0], second[1]])  # receipt 2 first: receipt 1 is unknown, nothing may be forgotten
+    rows = net.ledger._db.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+    assert rows == len(second[0])
+    net.feed([*first[0], first[1]])
+    assert net.ledger._db.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 0  # both decided
+    earned = net.ledger.earned(box.box_id)
+    assert net.feed([*first[0], first[1], *second[0], second[1]]) == [] and net.ledger.earned(box.box_id) == earned
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(0, 400), max_size=6))
+def test_any_order_and_any_batching_with_copies_gives_the_same_totals(tmp_path_factory, order, cuts):
+    path = tmp_path_factory.mktemp("order")
+    network = Net(path / "ledger.sqlite")
+    boxes = [SimBox(b"order %d" % n) for n in range(2)]
+    job = new_job(estimate_s=1800)
+    network.ledger.add_job(job, T0)
+    messages = []
+    for box in boxes:
+        network.ledger.add_box(box.entry(), T0)
+        for n in range(3):
+            telemetry, message, _ = box.print_job(job, T0 + n * 4000, 3600, every=120, print_number=n + 1)
+            messages += [*telemetry, message]
+    messages += order.sample(messages, 20)  # copies, delivered again anywhere
+    order.shuffle(messages)
+    start = 0
+    for cut in [*sorted(cuts), len(messages)]:
+        network.feed(messages[start:cut])
+        start = max(start, cut)
+    expected = 3 * rewards.reward("done", "PLA", 3600, job.estimate_s)
+    assert [network.ledger.earned(box.box_id) for box in boxes] == [expected, expected]
+    network.ledger.close()
