@@ -1,10 +1,10 @@
 """The box's identity: an X25519 key (jobs are sealed to it), an Ed25519 key (it signs with it) and a secp256k1
 key (its chain identity: an EVM address, bound to the Ed25519 key by a signed statement; the box never holds gas)."""
 
+import functools
 import os
+import secrets
 
-import coincurve
-from Crypto.Hash import keccak
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -14,6 +14,7 @@ from wire import chain_address, keytext
 SIGNING_FILE = "box_ed25519.key"
 SEALING_FILE = "box_x25519.key"
 CHAIN_FILE = "box_secp256k1.key"
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class IdentityError(Exception):
@@ -28,7 +29,11 @@ class BoxIdentity:
         self.sealing_public = sealing.public_key().public_bytes_raw()
         self.box_id = keytext.box_id(self.signing_public)
         self._chain_secret = chain_secret
-        self.evm_address = evm_address(chain_secret) if chain_secret is not None else None
+
+    @functools.cached_property
+    def evm_address(self):
+        """The box's EVM address (lower case), or None for an identity loaded without its chain key."""
+        return evm_address(self._chain_secret) if self._chain_secret is not None else None
 
     @property
     def chain_secret(self) -> bytes:
@@ -68,7 +73,7 @@ def load_or_create(data_dir: str) -> BoxIdentity:
     if not os.path.exists(chain_path):  # on first start, or on a box whose identity predates its chain key
         if os.path.exists(chain_path + ".new"):
             os.unlink(chain_path + ".new")
-        write_secret_file(chain_path + ".new", coincurve.PrivateKey().secret)
+        write_secret_file(chain_path + ".new", new_chain_secret())
         os.replace(chain_path + ".new", chain_path)
     try:
         signing = _read_key(signing_path)
@@ -78,16 +83,26 @@ def load_or_create(data_dir: str) -> BoxIdentity:
         raise IdentityError(
             "the box key %s is missing; the identity in %s is damaged" % (exc.filename, directory)
         ) from exc
-    try:
-        coincurve.PrivateKey(chain)
-    except ValueError as exc:
-        raise IdentityError("the box key %s is not a secp256k1 secret" % chain_path) from exc
+    if not 0 < int.from_bytes(chain, "big") < SECP256K1_ORDER:
+        raise IdentityError("the box key %s is not a secp256k1 secret" % chain_path)
     return BoxIdentity(Ed25519PrivateKey.from_private_bytes(signing), X25519PrivateKey.from_private_bytes(sealing),
                        chain)  # fmt: skip
 
 
+def new_chain_secret() -> bytes:
+    """A secp256k1 secret: 32 random bytes below the curve's order (and not zero)."""
+    while True:
+        secret = secrets.token_bytes(32)
+        if 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
+            return secret
+
+
 def evm_address(secret: bytes) -> str:
-    """The EVM address (lower case) of a secp256k1 secret: the last 20 bytes of Keccak-256 of its public key."""
+    """The EVM address (lower case) of a secp256k1 secret: the last 20 bytes of Keccak-256 of its public key.
+    The curve and hash libraries load only here: a box that does not show its address does not carry them."""
+    import coincurve
+    from Crypto.Hash import keccak
+
     public = coincurve.PrivateKey(secret).public_key.format(compressed=False)[1:]
     return "0x" + keccak.new(digest_bits=256, data=public).digest()[-20:].hex()
 
