@@ -36,6 +36,7 @@ CREATE INDEX IF NOT EXISTS receipts_by_box ON receipts (box_id, state, seq);
 CREATE INDEX IF NOT EXISTS receipts_by_print ON receipts (box_id, license_id, print_number);
 CREATE TABLE IF NOT EXISTS notices (box_id TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL,
     count INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (box_id, topic, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS anchored (hash TEXT PRIMARY KEY, batch TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS payments (tx TEXT PRIMARY KEY, box_id TEXT NOT NULL, amount TEXT NOT NULL,
     total TEXT NOT NULL, at INTEGER NOT NULL);
 """
@@ -282,6 +283,26 @@ class Ledger:
         return window
 
     # -- what the network tells the box, and the claim side's record -------------------------------------------
+
+    def unanchored(self, limit: int = 10_000) -> list:
+        """Accepted receipts not yet in an anchored batch, oldest decision first: (receiptHash, boxKey, reward) as
+        the Merkle leaf takes them (hex, hex, int), for the anchoring side."""
+        rows = self._db.execute(
+            "SELECT r.hash, b.ed25519, r.reward FROM receipts r JOIN boxes b ON b.box_id = r.box_id WHERE r.state = "
+            "'accepted' AND r.hash NOT IN (SELECT hash FROM anchored) ORDER BY r.decided, r.hash LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(digest, receipt.box_key_hash(bytes.fromhex(key)).hex(), int(reward)) for digest, key, reward in rows]
+
+    def mark_anchored(self, hashes, batch: str, now: int) -> None:
+        """Record that these receipts are in batch `batch` (anchored on chain); a receipt is anchored once."""
+        self._begin()
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO anchored VALUES (?, ?, ?)", [(h, batch, now) for h in hashes])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def earned(self, box_id: str) -> int:
         """The box's lifetime total of rewards for accepted receipts (what claims co-sign)."""

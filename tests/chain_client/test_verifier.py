@@ -302,3 +302,17 @@ def test_any_order_and_any_batching_with_copies_gives_the_same_totals(tmp_path_f
     expected = 3 * rewards.reward("done", "PLA", 3600, job.estimate_s)
     assert [network.ledger.earned(box.box_id) for box in boxes] == [expected, expected]
     network.ledger.close()
+
+
+def test_accepted_receipts_become_merkle_leaves_once(net):
+    box, job = _registered(net)
+    made = [box.print_job(job, T0 + n * 4000, 3600) for n in range(2)]
+    cancelled = box.print_job(job, T0 + 9000, 3600, outcome="cancelled", lines=1)
+    net.feed([m for telemetry, message, _d in [*made, cancelled] for m in (*telemetry, message)])
+    leaves = net.ledger.unanchored()
+    key = receipt.box_key_hash(box.public).hex()
+    reward = rewards.reward("done", "PLA", 3600, job.estimate_s)
+    assert sorted(leaves) == sorted([(made[0][2], key, reward), (made[1][2], key, reward), (cancelled[2], key, 0)])
+    net.ledger.mark_anchored([made[0][2]], "epoch-1", T0)
+    net.ledger.mark_anchored([made[0][2]], "epoch-2", T0)  # already anchored: stays in epoch 1
+    assert {leaf[0] for leaf in net.ledger.unanchored()} == {made[1][2], cancelled[2]}
