@@ -230,8 +230,11 @@ class Ledger:
             before = db.execute("SELECT seq FROM receipts WHERE box_id = ? AND license_id = ? AND print_number = ? "
                                 "AND state = 'accepted' AND hash != ?",
                                 (box_id, found.license_id, found.print_number, digest)).fetchone()  # fmt: skip
-            verdict = verifier.judge(fact, self.job(found.job_id), window, first_seen, now,
-                                     before[0] if before else None, patience)  # fmt: skip
+            overlap = db.execute("SELECT seq FROM receipts WHERE box_id = ? AND state = 'accepted' AND tel_first <= ? "
+                                 "AND tel_last >= ? AND hash != ?",
+                                 (box_id, found.telemetry_last, found.telemetry_first, digest)).fetchone()  # fmt: skip
+            verdict = verifier.judge(fact, self.job(found.job_id), window, first_seen, now, before and before[0],
+                                     patience, overlap and overlap[0])  # fmt: skip
             if verdict.state == verifier.PENDING:
                 if verdict.reason != old_reason:
                     db.execute("UPDATE receipts SET reason = ? WHERE hash = ?", (verdict.reason, digest))

@@ -218,10 +218,12 @@ def judge(
     now: int,
     counted_before: int | None = None,
     patience: int = DEFAULT_PATIENCE_SECONDS,
+    overlapping: int | None = None,
 ) -> Verdict:
     """The verdict on one verified receipt. `job`: its JobEntry or None (never issued); `window`: the box's
     telemetry covering the print; `first_seen`: when the receipt arrived; `counted_before`: the number of an
-    accepted receipt of the box for the same license and print number, if any."""
+    accepted receipt of the box for the same license and print number, if any; `overlapping`: the number of an
+    accepted receipt of the box whose telemetry span overlaps this one's, if any (one print, one span)."""
     found = fact.receipt
     if job is None:
         return Verdict(REFUSED, "job %s was never issued by the platform" % found.job_id)
@@ -234,6 +236,9 @@ def judge(
         return Verdict(REFUSED, "duplicate: print %d of license %s was already counted in receipt %d"
                        % (found.print_number, found.license_id, counted_before))  # fmt: skip
     first, last = found.telemetry_first, found.telemetry_last
+    if overlapping is not None:
+        return Verdict(REFUSED, "duplicate: telemetry records %d to %d already cover receipt %d"
+                       % (first, last, overlapping))  # fmt: skip
     if last - first + 1 > MAX_WINDOW_RECORDS:
         return Verdict(REFUSED, "the receipt claims %d telemetry records, more than the %d one print may cover"
                        % (last - first + 1, MAX_WINDOW_RECORDS))  # fmt: skip
@@ -277,6 +282,9 @@ def _implausible(found: receipt.Receipt, job: JobEntry, records: list) -> str:
             _minutes(found.duration),
             _minutes(job.estimate_s),
         )
+    named = {record.job_id for record in records if record.job_id is not None}
+    if named and found.job_id not in named:
+        return "the telemetry of the print never shows job %s" % found.job_id
     span = records[-1].ts - records[0].ts
     if 2 * (span + TELEMETRY_SLACK_SECONDS) < found.duration:
         return "the telemetry covers %s of a print said to last %s" % (_minutes(span), _minutes(found.duration))

@@ -2,6 +2,7 @@
 reward, refused with a reason a box owner can read, or pending until its telemetry arrives. Each check alone,
 then a restart mid-stream that loses and double-counts nothing."""
 
+import dataclasses
 import random
 
 import pytest
@@ -316,3 +317,26 @@ def test_accepted_receipts_become_merkle_leaves_once(net):
     net.ledger.mark_anchored([made[0][2]], "epoch-1", T0)
     net.ledger.mark_anchored([made[0][2]], "epoch-2", T0)  # already anchored: stays in epoch 1
     assert {leaf[0] for leaf in net.ledger.unanchored()} == {made[1][2], cancelled[2]}
+
+
+def test_one_span_of_telemetry_pays_one_print_and_must_show_the_job(net):
+    box, job = _registered(net)
+    telemetry, message, _digest = box.print_job(job, T0, 3600)
+    net.feed([*telemetry, message])
+    _s, body = receipt.read_receipt(message[1], box.public, box.box_id)
+    again = receipt.sign_receipt(box.receipts, dataclasses.replace(body, print_number=2), T0 + 9000)[1]
+    net.feed([(message[0], again)])  # a second receipt, another print number, the same telemetry
+    assert net.state(receipt.receipt_hash(again)) == (
+        "refused", "duplicate: telemetry records 1 to 61 already cover receipt 1", 0)  # fmt: skip
+    other_job = new_job()
+    net.ledger.add_job(other_job, T0)
+    samples = [box.sample(T0 + 5000 + n * 60, job.job_id) for n in range(61)]  # samples of the first job
+    first = box.telemetry.sequence - 60
+    claimed = dataclasses.replace(body, job_id=other_job.job_id, sealed_sha256=other_job.sealed_sha256,
+                                  print_number=3, telemetry_first=first, telemetry_last=box.telemetry.sequence,
+                                  telemetry_last_hash=box.telemetry.head)  # fmt: skip
+    wrong = receipt.sign_receipt(box.receipts, claimed, T0 + 9100)[1]
+    net.feed([*samples, (message[0], wrong)])
+    assert net.state(receipt.receipt_hash(wrong))[1] == (
+        "implausible print: the telemetry of the print never shows job %s" % other_job.job_id
+    )
