@@ -62,3 +62,15 @@ def test_boxes_add_checks_the_binding_and_status_lists_the_box(tmp_path):
     assert done.returncode == 0 and box.evm_address in done.stdout
     status = run("status", cwd=tmp_path)
     assert status.returncode == 0 and status.stdout.splitlines()[1].split()[:4] == [box.box_id, "0", "0", "0"]
+
+
+def test_verify_explains_a_missing_key_and_an_unreachable_broker(tmp_path):
+    from tests.mosquitto import free_port
+
+    missing = run("verify", "--key", "none.key", cwd=tmp_path)
+    assert missing.returncode == 2 and "no verifier key at none.key (make one: mipai-chain keygen" in missing.stderr
+    assert run("keygen", "-o", "v.key", cwd=tmp_path).returncode == 0
+    again = run("keygen", "-o", "v.key", cwd=tmp_path)
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+    closed = run("verify", "--key", "v.key", "--broker-port", str(free_port()), cwd=tmp_path)
+    assert closed.returncode == 2 and "cannot reach the broker 127.0.0.1:" in closed.stderr
