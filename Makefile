@@ -51,6 +51,7 @@ bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/daemon_bench.py
 	$(BIN)/python bench/fleet_bench.py
 	$(BIN)/python bench/chain_bench.py
+	$(BIN)/python bench/verify_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from wire import topics
 BOX_CERT_DAYS = 825
 CA_DAYS = 3650
 OPERATOR_PREFIX = "fleet-"  # operator client certificates are named fleet-NAME; box ids never contain "-"
+VERIFIER_PREFIX = "verifier-"  # the network's verifiers (mipai-chain verify): read what boxes report, write rewards
 
 
 class CAError(ValueError):
@@ -155,18 +156,22 @@ class FleetCA:
         return builder.sign(self._key, None)
 
     def issue_key_pair(self, common_name: str, output: str, now, server_hosts=()) -> tuple:
-        """A new key and certificate in `output` (NAME.key 0600, NAME.crt), for the broker or an operator
-        (whose name must start with fleet-; the broker's ACL, written afterwards, lets it reach every box)."""
-        if not server_hosts and not common_name.startswith(OPERATOR_PREFIX):
-            raise CAError("operator client names start with %r, such as fleet-ops" % OPERATOR_PREFIX)
+        """A new key and certificate in `output` (NAME.key 0600, NAME.crt), for the broker, an operator (whose
+        name starts with fleet-: the broker's ACL, written afterwards, lets it reach every box) or a verifier
+        (verifier-NAME: it reads every box's reports and writes only each box's rewards topic)."""
+        verifier = common_name.startswith(VERIFIER_PREFIX) and len(common_name) > len(VERIFIER_PREFIX)
+        if not server_hosts and not common_name.startswith(OPERATOR_PREFIX) and not verifier:
+            raise CAError("client names start with %r (operators, such as fleet-ops) or %r (verifiers, such as "
+                          "verifier-1)" % (OPERATOR_PREFIX, VERIFIER_PREFIX))  # fmt: skip
         os.makedirs(output, mode=0o700, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server_hosts else ExtendedKeyUsageOID.CLIENT_AUTH
         certificate = self._issue(common_name, key.public_key(), now, BOX_CERT_DAYS, usage, server_hosts)
         if not server_hosts:
-            operators = self._load_or_empty("operators.json")
-            operators[common_name] = {"serial": str(certificate.serial_number), "issued": now.isoformat()}
-            _atomic_json(self._path("operators.json"), operators)
+            register = "verifiers.json" if verifier else "operators.json"
+            clients = self._load_or_empty(register)
+            clients[common_name] = {"serial": str(certificate.serial_number), "issued": now.isoformat()}
+            _atomic_json(self._path(register), clients)
         stem = os.path.join(output, "broker" if server_hosts else common_name)
         if os.path.exists(stem + ".key"):
             os.unlink(stem + ".key")
@@ -183,7 +188,8 @@ class FleetCA:
             handle.write(_pem(self.certificate))
         acl = os.path.join(output, "acl")
         with open(acl, "w") as handle:
-            handle.write(acl_text(sorted(self._load_or_empty("operators.json"))))
+            handle.write(acl_text(sorted(self._load_or_empty("operators.json")),
+                                  sorted(self._load_or_empty("verifiers.json"))))  # fmt: skip
         config = os.path.join(output, "mosquitto.conf")
         with open(config, "w") as handle:
             handle.write(
@@ -197,17 +203,25 @@ class FleetCA:
         return config
 
 
-def acl_text(operators) -> str:
+def acl_text(operators, verifiers=()) -> str:
     """Boxes reach only their own topics (%u is the certificate's common name, the box id), and only in the
-    direction the protocol gives them; operator clients (fleet-NAME) reach every box."""
+    direction the protocol gives them; operator clients (fleet-NAME) reach every box; verifiers (verifier-NAME)
+    read every box's status, telemetry, events and receipts and write only each box's rewards."""
     box = "%s/%%u/" % topics.PREFIX
     lines = ["# boxes: their own topics only"]
     for name in (topics.STATUS,):
         lines.append("pattern readwrite %s%s" % (box, name))
-    for name in (topics.TELEMETRY, topics.EVENT, topics.RESULT, topics.CONFIG_REPORTED):
+    for name in (topics.TELEMETRY, topics.EVENT, topics.RESULT, topics.CONFIG_REPORTED, topics.RECEIPT):
         lines.append("pattern write %s%s" % (box, name))
-    for name in (topics.COMMAND, topics.CONFIG_DESIRED):
+    for name in (topics.COMMAND, topics.CONFIG_DESIRED, topics.REWARDS):
         lines.append("pattern read %s%s" % (box, name))
     for operator in operators:
         lines += ["", "user %s" % operator, "topic readwrite %s/#" % topics.PREFIX]
+    for verifier in verifiers:
+        lines += ["", "user %s" % verifier]
+        lines += ["topic read %s/+/%s" % (topics.PREFIX, name) for name in VERIFIER_READS]
+        lines.append("topic write %s/+/%s" % (topics.PREFIX, topics.REWARDS))
     return "\n".join(lines) + "\n"
+
+
+VERIFIER_READS = (topics.STATUS, topics.TELEMETRY, topics.EVENT, topics.RECEIPT)

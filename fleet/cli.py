@@ -12,7 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from fleet.ca import CAError, FleetCA
+from fleet.ca import OPERATOR_PREFIX, VERIFIER_PREFIX, CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
@@ -257,9 +257,16 @@ def run_ca(args) -> int:
         token = ca.new_token(_now(), args.hours)
         print("one-time enrolment token, valid %d hours (for one box's setup page or first-boot file):" % args.hours)
         print(token)
-    elif args.ca_action == "operator":
+    elif args.ca_action in ("operator", "verifier"):
+        prefix = OPERATOR_PREFIX if args.ca_action == "operator" else VERIFIER_PREFIX
+        if not args.name.startswith(prefix):
+            raise UsageError("%s client names start with %r, such as %s1" % (args.ca_action, prefix, prefix))
+    if args.ca_action == "operator":
         certificate, key = ca.issue_key_pair(args.name, args.output, _now())
         print("operator client certificate %s and key %s; run `ca broker` again to let it in" % (certificate, key))
+    elif args.ca_action == "verifier":
+        certificate, key = ca.issue_key_pair(args.name, args.output, _now())
+        print("verifier client certificate %s and key %s; run `ca broker` again to let it in" % (certificate, key))
     elif args.ca_action == "broker":
         config = ca.broker_config(args.output, args.port, args.host or ["127.0.0.1"], _now(), args.user)
         print("broker configuration written: mosquitto -c %s" % config)
@@ -303,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary in (("init", "create the fleet CA"), ("token", "a one-time enrolment token for one box"),
                           ("operator", "a client certificate for an operator's fleet tools"),
                           ("broker", "server certificate, ACL and mosquitto.conf for mutual TLS"),
+                          ("verifier", "a client certificate for a network verifier (mipai-chain verify)"),
                           ("boxes", "the boxes this CA enrolled")):  # fmt: skip
         action = ca_actions.add_parser(name, help=summary)
         action.add_argument("--dir", required=True, help="the CA's directory")
@@ -312,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--hours", type=int, default=24)
         if name == "operator":
             action.add_argument("name", help="fleet-NAME")
-        if name in ("operator", "broker"):
+        if name == "verifier":
+            action.add_argument("name", help="verifier-NAME")
+        if name in ("operator", "broker", "verifier"):
             action.add_argument("-o", "--output", required=True, help="directory to write to")
         if name == "broker":
             action.add_argument("--port", type=int, default=8883)

@@ -17,7 +17,9 @@ COMMAND = "cmd"
 RESULT = "cmd/result"
 CONFIG_DESIRED = "config/desired"
 CONFIG_REPORTED = "config/reported"
-BOX_TOPICS = (STATUS, TELEMETRY, EVENT, COMMAND, RESULT, CONFIG_DESIRED, CONFIG_REPORTED)
+RECEIPT = "receipt"  # box -> network: signed print receipts (wire/receipt.py)
+REWARDS = "rewards"  # network -> box, retained: what the box earned, pending and paid
+BOX_TOPICS = (STATUS, TELEMETRY, EVENT, COMMAND, RESULT, CONFIG_DESIRED, CONFIG_REPORTED, RECEIPT, REWARDS)
 
 
 class WireError(ValueError):
