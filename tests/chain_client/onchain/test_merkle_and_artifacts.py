@@ -99,10 +99,7 @@ def test_claim_digest_and_signatures_match_eth_account_and_the_vectors():
 def test_the_box_key_is_sha256_of_the_ed25519_key_and_names_the_same_box_as_its_id():
     import base64
 
-    try:
-        from wire.keytext import box_id  # where key text lives once wire/ is merged
-    except ImportError:
-        from secure_print.keytext import box_id
+    from wire.keytext import box_id
 
     for case in json.loads((VECTORS / "box_keys.json").read_text())["cases"]:
         public = bytes.fromhex(case["ed25519_public"][2:])
