@@ -8,6 +8,7 @@ default), and every problem in a file is reported at once.
 import dataclasses
 import tomllib
 
+from box.errors import BadInputError
 from wire import keytext
 from wire.keytext import KeyTextError
 
@@ -151,7 +152,7 @@ SCHEMA = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInputError):
     """One or more settings are wrong; the message lists every problem."""
 
 

@@ -7,10 +7,12 @@ import socket
 import subprocess
 import time
 
+from box.errors import MissingPartError
+
 START_SECONDS = 10.0
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(MissingPartError):
     """Mosquitto is not installed, or did not start."""
 
 

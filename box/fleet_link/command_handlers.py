@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 from box import settings
+from box.errors import BadInputError
 from box.jobs import job_states
 from box.jobs.spool import SpoolError, title_from
 from wire.command_gate import ACCEPTED, FAILED, SUCCEEDED
@@ -32,7 +33,7 @@ CONFIGURABLE = {
 _SECRET = re.compile(r"(?i)\b(password|passwd|psk|token|secret|api[_-]?key|claim code)([\w-]*\s*[:=]\s*|\s+)(\S+)")
 
 
-class CommandArgumentError(ValueError):
+class CommandArgumentError(BadInputError):
     """An argument of a command is missing or wrong."""
 
 

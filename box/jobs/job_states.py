@@ -1,5 +1,7 @@
 """The states of a print job on the box and every legal move between them, in one table."""
 
+from box.errors import WrongStateError
+
 QUEUED = "queued"
 VERIFYING = "verifying"
 PRINTING = "printing"
@@ -24,7 +26,7 @@ FINISHED = frozenset(state for state, moves in TRANSITIONS.items() if not moves)
 UNFINISHED_AT_START = frozenset({VERIFYING, PRINTING, PAUSED})
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(WrongStateError):
     """A job was asked to move where its state does not allow (a bug in the caller, or a stale request)."""
 
 

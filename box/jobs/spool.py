@@ -10,6 +10,7 @@ import os
 import secrets
 import time
 
+from box.errors import BadInputError
 from provisioning.identity import BoxIdentity
 from secure_print import opener, seal
 from secure_print.errors import PolicyError, SealedJobError
@@ -23,7 +24,7 @@ _COPY_BYTES = 1 << 20
 HUNDRED_YEARS = 100 * 365 * 86400
 
 
-class SpoolError(ValueError):
+class SpoolError(BadInputError):
     """An upload the spool refuses; the message says why. Nothing was stored."""
 
 

@@ -11,6 +11,7 @@ import time
 
 import sqlite_utils
 
+from box.errors import BadInputError
 from box.jobs import job_states
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
@@ -27,7 +28,7 @@ def failure_report(row) -> list:
     return [str(line)[:MAX_REPORT_LINE] for line in lines] if isinstance(lines, list) else []
 
 
-class UnknownJob(ValueError):
+class UnknownJob(BadInputError):
     """No job has that number."""
 
 
