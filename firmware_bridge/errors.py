@@ -29,8 +29,10 @@ class LocalProtocolError(FirmwareBridgeError):
     """Our own code used the link wrongly (a bug on this side, not the printer's)."""
 
 
-class GcodeError(FirmwareBridgeError, ValueError):
-    """A G-code source line cannot be sent to a printer (the file's fault); `line_number` is 1-based."""
+class GcodeError(FirmwareBridgeError):
+    """A G-code source line cannot be sent to a printer (the file's fault); `line_number` is 1-based.
+
+    (Not also a ValueError: MicroPython allows one built-in base only.)"""
 
     def __init__(self, line_number: int, problem: str) -> None:
         super().__init__("line %d: %s" % (line_number, problem))
