@@ -18,8 +18,22 @@ _LINE_SHAPE = bytes(
 )
 _LONG_LINE = b"a" * (gcode.MAX_COMMAND_BYTES + 1)
 _WORD = re.compile(r"([A-Z])\s*([-+]?[0-9]*\.?[0-9]*)")
-_HOTEND_CODES = frozenset({104, 109, 303})
-_BED_CODES = frozenset({140, 190})
+# Every command that sets a temperature, with the heater it sets and the parameters that are temperatures:
+# S (target), R (target when waiting to cool), B (the AUTOTEMP maximum the firmware may heat to). M303 (PID
+# tuning) heats the heater that E names: -1 the bed, -2 the chamber, any other the hotend. M568 is RepRapFirmware's.
+_HOTEND, _BED, _CHAMBER = "hotend", "bed", "chamber"
+_TEMPERATURE_COMMANDS = {
+    104: (_HOTEND, "SRB"),
+    109: (_HOTEND, "SRB"),
+    568: (_HOTEND, "SR"),
+    140: (_BED, "SR"),
+    190: (_BED, "SR"),
+    141: (_CHAMBER, "SR"),
+    191: (_CHAMBER, "SR"),
+    303: (None, "S"),
+}
+_M303_HEATERS = {"-1": _BED, "-2": _CHAMBER}
+_PARAMETER_NOTES = {"R": " (its R: the target when waiting)", "B": " (its B: the AUTOTEMP maximum)"}
 _M_CODE = re.compile(r"M\s*([0-9]+)")
 _DESCRIPTIONS = {
     "M28": "writing to the printer's SD card",
@@ -48,17 +62,19 @@ def check_command(policy, command: str, line_number: int) -> None:
             "line %d: %s%s is forbidden by the job's G-code policy"
             % (line_number, name, " (%s)" % what if what else "")
         )
-    if code in _HOTEND_CODES:
-        limit, heater = policy.max_hotend_c, "hotend"
-    elif code in _BED_CODES:
-        limit, heater = policy.max_bed_c, "bed"
-    else:
+    entry = _TEMPERATURE_COMMANDS.get(code)
+    if entry is None:
         return
-    for letter, value in _WORD.findall(upper, match.end()):
-        if letter in ("S", "R") and value not in ("", "-", "+", ".") and float(value) > limit:
+    heater, temperature_letters = entry
+    words = _WORD.findall(upper, match.end())
+    if heater is None:
+        heater = next((_M303_HEATERS.get(value, _HOTEND) for letter, value in words if letter == "E"), _HOTEND)
+    limit = {_HOTEND: policy.max_hotend_c, _BED: policy.max_bed_c, _CHAMBER: policy.max_chamber_c}[heater]
+    for letter, value in words:
+        if letter in temperature_letters and value not in ("", "-", "+", ".") and float(value) > limit:
             raise PolicyError(
-                "line %d: %s asks for %s °C on the %s, above the policy's %d °C"
-                % (line_number, name, value, heater, limit)
+                "line %d: %s asks for %s °C on the %s%s, above the policy's %d °C"
+                % (line_number, name, value, heater, _PARAMETER_NOTES.get(letter, ""), limit)
             )
 
 

@@ -14,6 +14,7 @@ MAX_TITLE = 200
 PRINTER_FIELDS = ("FIRMWARE_NAME", "MACHINE_TYPE", "UUID")
 DEFAULT_MAX_HOTEND_C = 300
 DEFAULT_MAX_BED_C = 120
+DEFAULT_MAX_CHAMBER_C = 60
 # SD-card writes, settings writes, firmware update, and line numbering (which the box's link owns).
 DEFAULT_FORBIDDEN = ("M28", "M29", "M928", "M500", "M502", "M997", "M110")
 _HEX32 = re.compile(r"[0-9a-f]{32}\Z")
@@ -49,13 +50,25 @@ def normalise_mcode(text: str) -> str:
 class GcodePolicy:
     """Limits on what the G-code may ask of the printer."""
 
-    def __init__(self, max_hotend_c=DEFAULT_MAX_HOTEND_C, max_bed_c=DEFAULT_MAX_BED_C, forbidden=DEFAULT_FORBIDDEN):
+    def __init__(
+        self,
+        max_hotend_c=DEFAULT_MAX_HOTEND_C,
+        max_bed_c=DEFAULT_MAX_BED_C,
+        forbidden=DEFAULT_FORBIDDEN,
+        max_chamber_c=DEFAULT_MAX_CHAMBER_C,
+    ):
         self.max_hotend_c = max_hotend_c
         self.max_bed_c = max_bed_c
+        self.max_chamber_c = max_chamber_c
         self.forbidden = tuple(sorted({normalise_mcode(code) for code in forbidden}, key=lambda c: int(c[1:])))
 
     def to_json(self) -> dict:
-        return {"forbidden": list(self.forbidden), "max_bed_c": self.max_bed_c, "max_hotend_c": self.max_hotend_c}
+        return {
+            "forbidden": list(self.forbidden),
+            "max_bed_c": self.max_bed_c,
+            "max_chamber_c": self.max_chamber_c,
+            "max_hotend_c": self.max_hotend_c,
+        }
 
 
 class License:
@@ -216,8 +229,8 @@ def parse(data: bytes) -> License:
             _fail("printer patterns are strings of 1 to 128 characters")
     materials = _string_list(value["materials"], _MATERIAL, "materials", 32)
     policy = value["policy"]
-    if not isinstance(policy, dict) or sorted(policy) != ["forbidden", "max_bed_c", "max_hotend_c"]:
-        _fail("policy must hold exactly forbidden, max_bed_c and max_hotend_c")
+    if not isinstance(policy, dict) or sorted(policy) != ["forbidden", "max_bed_c", "max_chamber_c", "max_hotend_c"]:
+        _fail("policy must hold exactly forbidden, max_bed_c, max_chamber_c and max_hotend_c")
     forbidden = _string_list(policy["forbidden"], _MCODE, "policy.forbidden", 256)
     if not isinstance(value["title"], str) or len(value["title"]) > MAX_TITLE:
         _fail("title must be a string of at most %d characters" % MAX_TITLE)
@@ -236,6 +249,7 @@ def parse(data: bytes) -> License:
             _int(policy["max_hotend_c"], 0, 500, "policy.max_hotend_c"),
             _int(policy["max_bed_c"], 0, 500, "policy.max_bed_c"),
             forbidden,
+            _int(policy["max_chamber_c"], 0, 500, "policy.max_chamber_c"),
         ),
         title=value["title"],
     )

@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from console.progress_bar import ProgressBar
 from firmware_bridge import gcode
 from secure_print import certificate, job_format, opener, seal, watermark
-from secure_print.errors import SealedJobError
+from secure_print.errors import PolicyError, SealedJobError
+from secure_print.gcode_policy import LineChecker
 from secure_print.license import DEFAULT_FORBIDDEN, PRINTER_FIELDS, GcodePolicy, License, normalise_mcode
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
 from wire import keytext
@@ -103,10 +104,27 @@ def _policy(args) -> GcodePolicy:
         forbidden -= {normalise_mcode(code) for code in args.allow}
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    for name, value in (("--max-hotend", args.max_hotend), ("--max-bed", args.max_bed)):
+    limits = (("--max-hotend", args.max_hotend), ("--max-bed", args.max_bed), ("--max-chamber", args.max_chamber))
+    for name, value in limits:
         if not 0 <= value <= 500:
             raise UsageError("%s must be between 0 and 500 °C" % name)
-    return GcodePolicy(args.max_hotend, args.max_bed, sorted(forbidden))
+    return GcodePolicy(args.max_hotend, args.max_bed, sorted(forbidden), args.max_chamber)
+
+
+def _check_policy(path: str, policy: GcodePolicy, force: bool) -> None:
+    """Refuse G-code that the boxes would refuse, naming the line, before anything is sealed (`--force`: warn)."""
+    checker = LineChecker(policy)
+    try:
+        with open(path, "rb") as source:
+            while block := source.read(1 << 20):
+                checker.feed(block)
+            checker.finish()
+    except PolicyError as exc:
+        if not force:
+            raise UsageError("%s: %s. Boxes refuse such a job; change the G-code or the policy options, or seal "
+                             "it anyway with --force" % (path, exc)) from None  # fmt: skip
+        print("mipai-seal: warning: %s: %s; sealed anyway (--force): boxes will refuse it" % (path, exc),
+              file=sys.stderr)  # fmt: skip
 
 
 def cmd_seal(args) -> int:
@@ -154,6 +172,7 @@ def cmd_seal(args) -> int:
     output = args.output or os.path.splitext(args.gcode)[0] + ".mipjob"
     if os.path.exists(output):
         raise UsageError("%s exists; choose another name with -o" % output)
+    _check_policy(args.gcode, terms.policy, args.force)
     size = os.stat(args.gcode).st_size
     bar = ProgressBar(size, "sealing", unit="bytes")
     try:
@@ -282,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     sealer.add_argument("--material", action="append", default=[], help="allowed materials, e.g. PLA,PETG")
     sealer.add_argument("--max-hotend", type=int, default=GcodePolicy().max_hotend_c, help="°C (default %(default)s)")
     sealer.add_argument("--max-bed", type=int, default=GcodePolicy().max_bed_c, help="°C (default %(default)s)")
+    sealer.add_argument("--max-chamber", type=int, default=GcodePolicy().max_chamber_c, help="°C (default %(default)s)")
+    sealer.add_argument(
+        "--force", action="store_true", help="seal even G-code that breaks the policy (boxes will refuse it)"
+    )
     sealer.add_argument("--forbid", action="append", default=[], help="also forbid this M-code")
     sealer.add_argument("--allow", action="append", default=[], help="allow an M-code forbidden by default")
     sealer.add_argument("--cert", help="the designer certificate from a network")

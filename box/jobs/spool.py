@@ -138,7 +138,7 @@ class _CheckedGcode:
 
     def __init__(self, source) -> None:
         self._source = source
-        self._checker = LineChecker(GcodePolicy(max_hotend_c=500, max_bed_c=500, forbidden=()))
+        self._checker = LineChecker(GcodePolicy(max_hotend_c=500, max_bed_c=500, forbidden=(), max_chamber_c=500))
 
     def read(self, size: int) -> bytes:
         data = self._source.read(size)

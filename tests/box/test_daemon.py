@@ -105,7 +105,7 @@ def test_stopping_the_daemon_mid_print_cancels_safely(world):
 def test_a_refused_job_fails_with_its_reason_and_sends_nothing(world):
     hot = world.designer_dir / "hot.gcode"
     hot.write_bytes(b"G28\nM190 S150\n")
-    job = world.seal("--max-prints", "1", source=str(hot), name="hot.mipjob")
+    job = world.seal("--max-prints", "1", "--force", source=str(hot), name="hot.mipjob")
     record = world.printer_dir / "record.gcode"
     with VirtualPrinterProcess("--record", str(record)) as printer:
         daemon = Daemon(world, printer.path).start()

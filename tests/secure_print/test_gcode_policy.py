@@ -65,6 +65,14 @@ def test_screening_agrees_with_the_reference(pieces, cuts, final_newline):
         ("m 500", "M500 (saving settings to EEPROM) is forbidden"),
         ("M109 S251", "asks for 251 °C on the hotend, above the policy's 250 °C"),
         ("M190 R100.5", "asks for 100.5 °C on the bed"),
+        ("M104 S200 B400 F1", "M104 asks for 400 °C on the hotend (its B: the AUTOTEMP maximum)"),
+        ("M109 S200 B400", "M109 asks for 400 °C on the hotend (its B"),
+        ("M141 S80", "M141 asks for 80 °C on the chamber, above the policy's 60 °C"),
+        ("M191 R70", "M191 asks for 70 °C on the chamber"),
+        ("M303 E-1 S150 C8", "M303 asks for 150 °C on the bed, above the policy's 100 °C"),
+        ("M303 E-2 S90", "M303 asks for 90 °C on the chamber"),
+        ("M303 E0 S260", "M303 asks for 260 °C on the hotend"),
+        ("M568 P0 S260 R150", "M568 asks for 260 °C on the hotend"),
     ],
 )
 def test_refusals_name_the_line_and_the_rule(line, problem):
@@ -75,3 +83,5 @@ def test_refusals_name_the_line_and_the_rule(line, problem):
 
 def test_allowed_lines_pass():
     assert screened(b"M104 S250\nM140 S100\nM117 M997 is just text here\nM1040 S999\n", [5, 17]) is None
+    allowed = b"M104 S200 B240 F1\nM109 S200 B250\nM141 S60\nM191 R40\nM303 E-1 S90\nM303 E0 S240\nM568 S250 R180\n"
+    assert screened(allowed, [7]) is None

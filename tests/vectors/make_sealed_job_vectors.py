@@ -148,6 +148,12 @@ def main() -> None:
         "forbidden_command": (sealed(sample_gcode(50, rng, "M997"), rng), "PolicyError", None),
         "hotend_above_policy": (sealed(sample_gcode(50, rng, "M109 S320"), rng), "PolicyError", None),
         "bed_above_policy_lower_case": (sealed(sample_gcode(50, rng, "m190 s130"), rng), "PolicyError", None),
+        "hotend_autotemp_maximum_above_policy": (
+            sealed(sample_gcode(50, rng, "M104 S200 B400 F1"), rng),
+            "PolicyError",
+            None,
+        ),
+        "chamber_above_policy": (sealed(sample_gcode(50, rng, "M191 S80"), rng), "PolicyError", None),
         "command_too_long": (sealed(sample_gcode(50, rng, "G1 X1" + " Y1" * 30), rng), "PolicyError", None),
         "binary_payload": (sealed(sample_gcode(50, rng, "G1 \x00\x01\x02"), rng), "PolicyError", None),
         "decompression_bomb": (sealed(b"G1 X0\n" * 400_000, rng), "DecompressionError", None),

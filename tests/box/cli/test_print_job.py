@@ -94,7 +94,7 @@ def test_refused_jobs_send_nothing_and_count_nothing(world):
 
     hot = world.designer_dir / "hot.gcode"
     hot.write_bytes(b"G28\nM104 S350\nG1 X10\n")
-    result, record = world.print_job(world.seal("--max-prints", "1", source=str(hot), name="hot.mipjob"))
+    result, record = world.print_job(world.seal("--max-prints", "1", "--force", source=str(hot), name="hot.mipjob"))
     assert result.returncode == 2 and "line 2: M104 asks for 350" in result.stderr and record == []
     assert world.prints_done() == 1
 
@@ -190,3 +190,21 @@ def test_bad_input_to_the_command_lines_is_explained(world, tmp_path):
                    "--expires", "next week", "-o", str(tmp_path / "x.mipjob"))  # fmt: skip
     assert bad_date.returncode == 2 and "is not a date" in bad_date.stderr
     assert not (tmp_path / "x.mipjob").exists() and not (tmp_path / "x.mipjob.partial").exists()
+
+
+def test_sealing_refuses_gcode_the_boxes_would_refuse_unless_forced(world):
+    hot = world.designer_dir / "hot.gcode"
+    hot.write_bytes(b"G28\nM104 S200 B400 F1\nG1 X10\n")
+    output = world.designer_dir / "hot.mipjob"
+    args = ("seal", str(hot), "--to", world.recipient, "--key", world.key, "--max-prints", "1", "--expires",
+            "2099-12-31", "-o", str(output))  # fmt: skip
+    refused = run("mipai-seal", *args)
+    assert refused.returncode == 2 and "line 2: M104 asks for 400 °C on the hotend (its B" in refused.stderr
+    assert "--force" in refused.stderr and not output.exists()
+    assert list(world.designer_dir.glob("hot.mipjob*")) == []
+    forced = run("mipai-seal", *args, "--force")
+    assert forced.returncode == 0 and "warning" in forced.stderr and output.exists()
+    chamber = run("mipai-seal", "seal", str(hot), "--to", world.recipient, "--key", world.key, "-o",
+                  str(world.designer_dir / "c.mipjob"), "--max-prints", "1", "--expires", "2099-12-31",
+                  "--max-hotend", "400", "--max-chamber", "501")  # fmt: skip
+    assert chamber.returncode == 2 and "--max-chamber must be between 0 and 500" in chamber.stderr
