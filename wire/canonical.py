@@ -21,7 +21,7 @@ def _check(value, depth: int) -> None:
     kind = type(value)
     if kind is dict:
         items = value.items()
-        if items and depth + 1 > MAX_NESTING:
+        if depth >= MAX_NESTING:  # this object is level depth + 1 (docs/envelope.md), empty or not
             raise CanonicalError("nested deeper than %d levels" % MAX_NESTING)
         for key, item in items:
             if type(key) is not str and not isinstance(key, str):
@@ -31,7 +31,7 @@ def _check(value, depth: int) -> None:
                 _check(item, depth + 1)
         return
     if kind is list:
-        if value and depth + 1 > MAX_NESTING:
+        if depth >= MAX_NESTING:
             raise CanonicalError("nested deeper than %d levels" % MAX_NESTING)
         for item in value:
             leaf = type(item)

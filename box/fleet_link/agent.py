@@ -64,8 +64,10 @@ class FleetAgent:
         self.root = root
         self.settings = settings
         self.store = store_owner.blocking_store
-        self._changes = store_owner.feed.listen(change_feed.JOB, change_feed.JOBS_CHANGED_ELSEWHERE,
-                                                change_feed.PRINTER)  # fmt: skip
+        self._rejections = telemetry.RejectionLog()
+        self._changes = store_owner.feed.listen(
+            change_feed.JOB, change_feed.JOBS_CHANGED_ELSEWHERE, change_feed.SETTING, change_feed.PRINTER
+        )
         self.box = box
         self.worker = worker
         self.spool = spool
@@ -83,7 +85,7 @@ class FleetAgent:
         self._session_up = False
         self._status_published = None
         self._session = 0
-        self._connected_at = 0.0
+        self._first_live_seq = 0  # records numbered below the current connection's broker event are historical
         self._in_flight = {}  # message id -> outbox sequence number
         self._published_up_to = 0  # the highest sequence number published on this connection
         self._acknowledged = []  # PUBACKed sequence numbers whose rows are still to be deleted
@@ -137,9 +139,12 @@ class FleetAgent:
                         attempt += 1
                 else:
                     self.stop.wait(LOOP_SECONDS)
-                changed_rows = []
+                changed_rows, changed_settings = [], {}
                 for change in self._changes.drain():
-                    if change.kind == change_feed.PRINTER:
+                    if change.kind == change_feed.SETTING:
+                        if change.data["key"] in command_handlers.CONFIGURABLE:
+                            changed_settings[change.data["key"]] = change.data["value"]
+                    elif change.kind == change_feed.PRINTER:
                         printer_now = change.data["printer"] is not None
                         if printer_now != printer_seen:
                             self._event({"type": "printer", "connected": printer_now,
@@ -151,6 +156,10 @@ class FleetAgent:
                         changed_rows = None
                 if changed_rows != []:
                     self._job_changes(jobs, changed_rows, now)
+                if changed_settings:  # from a command, config/desired, the dashboard or the wizard
+                    self._event({"type": "config", "values": changed_settings}, now)
+                    if self.connected:
+                        self._publish_config()
                 if schedule.due(now, self.worker.printing):
                     self._sample(now)
                 if self.connected and now >= status_at:
@@ -219,7 +228,6 @@ class FleetAgent:
             return
         self.connected = True
         self._session_up = True
-        self._connected_at = time.time()
         self._in_flight.clear()
         self._published_up_to = 0
         for name in (topics.COMMAND, topics.CONFIG_DESIRED, topics.STATUS):
@@ -228,7 +236,8 @@ class FleetAgent:
         self._publish_status()
         self._publish_config()
         log.info("connected to broker %s:%d (session %d)", self.host, self.port, self._session)
-        self._event({"type": "broker", "connected": True, "session": self._session}, time.time())
+        connected = self._event({"type": "broker", "connected": True, "session": self._session}, time.time())
+        self._first_live_seq = connected["seq"]
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected:
@@ -274,8 +283,8 @@ class FleetAgent:
                                 printing_rows[-1] if printing_rows else None)  # fmt: skip
         self.outbox.append(body, now, SAMPLE)
 
-    def _event(self, body: dict, now: float) -> None:
-        self.outbox.append(body, now, EVENT)
+    def _event(self, body: dict, now: float) -> dict:
+        return self.outbox.append(body, now, EVENT)
 
     def _publish_pending(self) -> None:
         self.outbox.acknowledged_many(self._acknowledged)
@@ -283,9 +292,9 @@ class FleetAgent:
         room = MAX_IN_FLIGHT - len(self._in_flight)
         if not self.connected or room <= 0:
             return
-        for sequence, created, priority, record in self.outbox.pending_encoded(room, after=self._published_up_to):
+        for sequence, _created, priority, record in self.outbox.pending_encoded(room, after=self._published_up_to):
             properties = Properties(PacketTypes.PUBLISH)
-            if created < self._connected_at:
+            if sequence < self._first_live_seq:
                 properties.UserProperty = ("historical", "1")
             name = topics.EVENT if priority == EVENT else topics.TELEMETRY
             info = self._client.publish(self.topic(name), record, qos=1, properties=properties)
@@ -323,6 +332,7 @@ class FleetAgent:
             command = topics.decode(payload)
         except topics.WireError as exc:
             self._send_result({}, REJECTED, str(exc), now)
+            self._rejected({}, str(exc), now)
             return
         verdict = self.gate.check(command, now)
         if verdict.action == "repeat":
@@ -331,6 +341,7 @@ class FleetAgent:
         if verdict.action == "reject":
             log.warning("fleet command refused: %s", verdict.reason)
             self._send_result(command, REJECTED, verdict.reason, now)
+            self._rejected(command, verdict.reason, now)
             return
         name, args = verdict.command["name"], verdict.command.get("args", {})
         handler = command_handlers.HANDLERS.get(name)
@@ -347,8 +358,16 @@ class FleetAgent:
         self.commands.remember(self.gate, command, result)
         if name == "job.submit" and outcome == ACCEPTED:
             self._start_download(command, args)
-        if outcome not in (REJECTED,):
+        if outcome == REJECTED:
+            self._rejected(command, reason, now)
+        else:
             self._event({"type": "command", "name": name, "from": command["key_id"], "outcome": outcome}, now)
+
+    def _rejected(self, command, reason: str, now: float) -> None:
+        """An event for a refused command (its reason, key id and number; never its payload), rate-limited."""
+        suppressed = self._rejections.admit(now)
+        if suppressed is not None:
+            self._event(telemetry.rejection_event(command, reason, suppressed), now)
 
     def _send_result(self, command, outcome: str, reason: str, now: float, data=None) -> dict:
         """Sign and publish a result. A result that cannot be published now is still stored by the caller, and
@@ -410,12 +429,10 @@ class FleetAgent:
         if not isinstance(values, dict):
             log.warning("desired configuration refused: values must be an object")
             return
-        checked, problems = command_handlers.apply_config(self.store, values)
+        _checked, problems = command_handlers.apply_config(self.store, values)
         if problems:
             log.warning("desired configuration refused: %s", "; ".join(problems))
-        else:
-            self._event({"type": "config", "values": checked}, time.time())
-        self._publish_config()
+        self._publish_config()  # the values that took effect come back as setting changes: event and report
 
     def _own_status(self, payload: bytes) -> None:
         try:

@@ -54,6 +54,42 @@ class Schedule:
         return False
 
 
+class RejectionLog:
+    """How many refused-command events may enter the outbox: `burst` at once, then one every `interval` seconds,
+    so a flood of junk cannot fill it. `admit` returns None (leave it out) or how many were left out before."""
+
+    def __init__(self, burst: int = 10, interval: float = 6.0) -> None:
+        self.burst = burst
+        self.interval = interval
+        self._tokens = float(burst)
+        self._last = None
+        self._suppressed = 0
+
+    def admit(self, now: float):
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) / self.interval)
+        self._last = now
+        if self._tokens < 1:
+            self._suppressed += 1
+            return None
+        self._tokens -= 1
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed
+
+
+def rejection_event(command, reason: str, suppressed: int) -> dict:
+    """The event body of a refused command: who sent it under which number and why, never what it said."""
+    key_id = command.get("key_id") if isinstance(command, dict) else None
+    sequence = command.get("seq") if isinstance(command, dict) else None
+    return {
+        "type": "command.rejected",
+        "from": key_id[:64] if isinstance(key_id, str) else "",
+        "seq": sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else -1,
+        "reason": reason[:200],
+        "suppressed": suppressed,
+    }
+
+
 class JobWatch:
     """Turns the job table into job events: each call returns the changes since the last one. `seen` is what
     was reported before (persisted with the events, so nothing is missed or repeated across a restart); a job

@@ -278,6 +278,7 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
         ops = Operator(broker, world.box_id, operator)
         try:
             wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
+            events = Listener(broker, [topics.topic(world.box_id, topics.EVENT)], "events")
             time.sleep(0.5)
             for payload, why in (
                 (b"\x00\xff junk \x80", "not canonical JSON"),
@@ -295,7 +296,32 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
             assert "connected to broker" in text and "claim code [redacted]" in text
             code = json.loads((world.data_dir / "claim_code.json").read_text())["code"]
             assert code not in text  # the console shows the claim code; a remote reader does not get it
+
+            # A flood of junk: every piece answered, a bounded number of events, and the agent goes on.
+            answered = len(ops.results)
+            for n in range(1000):
+                ops.client.publish(topics.topic(world.box_id, topics.COMMAND), b"junk %d \x80" % n, qos=1)
+            wait_for(lambda: len(ops.results) >= answered + 1000, "answers to the flood", timeout=90)
+            assert ops.send(ops.sign("identify"))["body"]["outcome"] == "succeeded"
+            time.sleep(7)  # room for one more event, which counts what was left out
+            ops.send(b"junk after the flood \x80")
+
+            def refusals() -> list:
+                bodies = [json.loads(p)["body"] for _t, p, _h in events.take()]
+                return [body for body in bodies if body.get("type") == "command.rejected"]
+
+            wait_for(lambda: any(body["suppressed"] > 0 for body in refusals()), "the flood's summary")
+            refused = refusals()
+            assert 5 <= len(refused) <= 40, len(refused)
+            assert sum(body["suppressed"] for body in refused) + len(refused) >= 1000
+            assert {"from", "seq", "reason", "suppressed"} <= set(refused[0])
+            assert any("not canonical JSON" in body["reason"] for body in refused)
+            assert not any(b"junk" in p for _t, p, _h in events.take())  # never the payload
+            outbox_rows = sqlite3.connect(str(world.data_dir / "outbox.sqlite")).execute(
+                "SELECT COUNT(*) FROM outbox").fetchone()[0]  # fmt: skip
+            assert outbox_rows < 200
         finally:
+            events.close()
             ops.close()
             assert daemon.stop() == 0
 
@@ -313,9 +339,26 @@ def test_the_operator_command_line_configures_dispatches_and_watches(world, brok
         daemon = fleet_daemon(world, broker, printer.path, operator).start()
         try:
             wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
+            events = Listener(broker, [topics.topic(world.box_id, topics.EVENT)], "config-events")
             material = fleet_cli("cmd", world.box_id, "config.set", "printer.material=petg", "--key", str(key_file),
                                  *port)  # fmt: skip
             assert material.returncode == 0 and "succeeded: set printer.material" in material.stdout, material
+            fresh = Listener(broker, [topics.topic(world.box_id, topics.CONFIG_REPORTED)], "fresh-reader")
+
+            def reported_petg() -> bool:
+                return any(json.loads(p)["body"].get("printer.material") == "PETG" for _t, p, _h in fresh.take())
+
+            wait_for(reported_petg, "the retained config/reported to hold the new value", timeout=2)
+            fresh.close()
+
+            def config_event() -> bool:
+                bodies = [json.loads(p)["body"] for _t, p, _h in events.take()]
+                return any(
+                    b.get("type") == "config" and b.get("values") == {"printer.material": "PETG"} for b in bodies
+                )
+
+            wait_for(config_event, "the config event", timeout=10)
+            events.close()
             bad = fleet_cli("cmd", world.box_id, "config.set", "printer.port=/dev/x", "--key", str(key_file), *port)
             assert bad.returncode == 1 and "cannot be set remotely" in bad.stdout
             job = world.seal("--max-prints", "5")

@@ -163,3 +163,13 @@ def test_the_operator_check_counts_each_record_once_and_flags_gaps(tmp_path, box
     view = check.boxes[box.box_id]
     assert view.records == 2 and view.duplicates == 1 and view.gaps() == [2, 3]
     outbox.close()
+
+
+def test_refused_command_events_are_rate_limited_and_count_what_they_left_out():
+    log = telemetry.RejectionLog(burst=3, interval=10.0)
+    admitted = [log.admit(100.0) for _ in range(50)]
+    assert admitted[:3] == [0, 0, 0] and admitted[3:] == [None] * 47
+    assert log.admit(111.0) == 47  # one token back after 10 s; it reports the 47 left out
+    event = telemetry.rejection_event({"key_id": "op-x", "seq": 7, "body": {"secret": 1}}, "expired", 47)
+    assert event == {"type": "command.rejected", "from": "op-x", "seq": 7, "reason": "expired", "suppressed": 47}
+    assert telemetry.rejection_event([], "not a signed command envelope", 0)["seq"] == -1

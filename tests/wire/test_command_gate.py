@@ -70,3 +70,18 @@ def test_results_are_signed_by_the_box_and_echo_the_command(gate):
     assert (body["command_key_id"], body["command_seq"], body["outcome"]) == ("op-1", 3, "rejected")
     junk = command_gate.result(BOX, "box-1", b"junk", command_gate.REJECTED, "not a command", NOW, 12)
     assert envelope.verify(junk, BOX.public_key().public_bytes_raw())["command_seq"] == -1
+
+
+def test_a_duplicate_after_its_expiry_is_refused_as_expired_not_repeated():
+    gate = command_gate.CommandGate("box-1", {"op-1": OPERATOR.public_key().public_bytes_raw()})
+    signed = command(5, expires=NOW + 60)
+    assert gate.check(signed, NOW).action == "run"
+    gate.record(signed, {"stored": "result"})
+    assert gate.check(signed, NOW + 59).action == "repeat"
+    late = gate.check(signed, NOW + 61)
+    assert late.action == "reject" and "expired" in late.reason
+
+
+def test_a_payload_that_is_no_command_gets_a_result_tied_to_nothing():
+    result = command_gate.result(BOX, "box-1", [], "rejected", "not a signed command envelope", NOW, 1)
+    assert result["body"]["command_key_id"] == "" and result["body"]["command_seq"] == -1

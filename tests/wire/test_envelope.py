@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from wire import canonical, envelope
 
@@ -98,3 +99,34 @@ def test_the_bytes_returned_with_a_signature_are_the_envelopes_canonical_encodin
     for expires in (None, 99):
         signed, encoded = envelope.sign_encoded("cmd", {"ts": 1, "z": [',"ts":']}, key, "op", 10, 2, expires)
         assert encoded == canonical.encode(signed)
+
+
+def test_canonical_json_as_the_spec_states_it():
+    """docs/envelope.md: code-point key order, raw UTF-8, JSON's escapes only, nesting counted by containers."""
+    value = {"é": 1, "z": 2, "\U0001f600": 3, "\uff61": 4, "a/b": 'tab\there "q" \\ \x01 é'}
+    encoded = canonical.encode(value)
+    assert encoded == '{"a/b":"tab\\there \\"q\\" \\\\ \\u0001 é","z":2,"é":1,"｡":4,"😀":3}'.encode()
+    assert canonical.decode(encoded) == value
+    with pytest.raises(canonical.CanonicalError):
+        canonical.decode(b'{"x":"\\u00e9"}')
+
+    def nested(levels: int):
+        value = {}
+        for _ in range(levels - 1):
+            value = {"a": value}
+        return value
+
+    canonical.encode(nested(16))
+    for too_deep in (
+        nested(17),
+        {"a": nested(16)},
+        [[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]],
+        [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]],
+    ):
+        with pytest.raises(canonical.CanonicalError, match="nested deeper than 16 levels"):
+            canonical.encode(too_deep)
+    key = Ed25519PrivateKey.generate()
+    deepest_body = envelope.sign("telemetry", nested(15), key, "box", 1, 1)  # envelope 1, body 2 ... 16
+    assert canonical.decode(canonical.encode(deepest_body)) == deepest_body
+    with pytest.raises(canonical.CanonicalError):
+        canonical.encode(envelope.sign("telemetry", nested(16), key, "box", 1, 1))

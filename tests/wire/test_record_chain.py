@@ -1,10 +1,12 @@
 """Hash-chained records: a dropped, edited, forged or reordered record shows; duplicates are not counted twice;
 a writer that restarts from its persisted head continues the chain."""
 
+import hashlib
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from wire import envelope
+from wire import canonical, envelope
 from wire.record_chain import GENESIS, ChainError, ChainVerifier, ChainWriter
 
 KEY = Ed25519PrivateKey.generate()
@@ -70,3 +72,12 @@ def test_records_of_another_signer_or_kind_do_not_join_the_chain():
     stranger = ChainWriter("telemetry", KEY, "box-2").next({}, 1)
     with pytest.raises(ChainError, match="in the chain of box-1"):
         _verifier().accept(stranger)
+
+
+def test_prev_is_lower_case_hex_sha256_of_the_whole_envelope_and_starts_at_zeros():
+    key = Ed25519PrivateKey.generate()
+    writer = ChainWriter("telemetry", key, "box-1")
+    first, second = writer.next({"n": 1}, 100), writer.next({"n": 2}, 101)
+    assert GENESIS == "0" * 64 and first["body"]["prev"] == GENESIS
+    assert second["body"]["prev"] == hashlib.sha256(canonical.encode(first)).hexdigest()
+    assert "sig" in first and second["body"]["prev"] == second["body"]["prev"].lower()
