@@ -12,6 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from fleet import record_text
 from fleet.ca import OPERATOR_PREFIX, VERIFIER_PREFIX, CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
@@ -75,12 +76,13 @@ def run_boxes(args) -> int:
     check = TelemetryCheck()
     _collect(args, ["%s/+/%s" % (topics.PREFIX, topics.STATUS)], args.seconds,
              lambda m: check.feed(m.topic, m.payload))  # fmt: skip
-    print("%-16s  %-7s  %-8s  %-24s  %s" % ("box", "online", "printing", "printer", "last seen"))
+    print("%-16s  %-20s  %-7s  %-8s  %-24s  %s" % ("box", "name", "online", "printing", "printer", "last seen"))
     for box_id, view in sorted(check.boxes.items()):
         status = view.status or {}
         state = status.get("state", {})
         seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("ts", 0)))
-        print("%-16s  %-7s  %-8s  %-24s  %s" % (box_id, "yes" if status.get("online") else "no",
+        print("%-16s  %-20s  %-7s  %-8s  %-24s  %s" % (box_id, (state.get("name") or "-")[:20],
+              "yes" if status.get("online") else "no",
               "yes" if state.get("printing") else "no", state.get("printer", "")[:24] or "-", seen))  # fmt: skip
     return 0
 
@@ -98,8 +100,9 @@ def run_watch(args) -> int:
                 record = finding.record
                 for missing in finding.new_gaps:
                     print("%s GAP  record %d missing" % (finding.box_id, missing))
+                text = record_text.describe(record["body"])
                 print("%s #%d %s%s %s" % (finding.box_id, record["seq"], "historical " if finding.historical else "",
-                      record["body"].get("type"), topics.encode(record["body"]).decode()[:160]))  # fmt: skip
+                      record["body"].get("type"), text if args.wide else record_text.shorten(text)))  # fmt: skip
             elif finding.kind == "refused":
                 problems.append(finding.reason)
                 print("%s REFUSED %s" % (finding.box_id, finding.reason))
@@ -356,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("box", nargs="?", help="one box id (default: all)")
     _broker(watch)
     watch.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    watch.add_argument(
+        "--wide",
+        action="store_true",
+        help="print whole records (default: cut at %d characters, marked …)" % record_text.SHORT_WIDTH,
+    )
     watch.set_defaults(run=run_watch)
     cmd = sub.add_parser("cmd", help="sign a command, send it, wait for its result")
     cmd.add_argument("box")

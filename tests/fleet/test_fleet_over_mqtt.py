@@ -369,10 +369,11 @@ def test_the_operator_command_line_configures_dispatches_and_watches(world, brok
             wait_for(lambda: job_row(world)["state"] == "done", "the dispatched job to print", timeout=120)
             watched = fleet_cli("watch", world.box_id, "--seconds", "7", *port)
             assert watched.returncode == 0, watched.stdout
-            assert "status: online" in watched.stdout and "sample" in watched.stdout
+            assert "status: online" in watched.stdout and "sample" in watched.stdout and " °C" in watched.stdout
             assert "records verified, 0 duplicates not counted, 0 missing" in watched.stdout
             table = fleet_cli("boxes", *port).stdout
             assert any(line.startswith(world.box_id) and " yes " in line for line in table.splitlines()), table
+            assert table.splitlines()[0].split()[:2] == ["box", "name"]
         finally:
             assert daemon.stop() == 0
 

@@ -9,6 +9,7 @@ from box.fleet_link import agent, command_handlers, telemetry
 from box.fleet_link.command_log import CommandLog
 from box.fleet_link.outbox import Outbox
 from box.settings import Settings, SettingsError
+from fleet import record_text
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
 from secure_print.signer_key import SignerKey
@@ -173,3 +174,17 @@ def test_refused_command_events_are_rate_limited_and_count_what_they_left_out():
     event = telemetry.rejection_event({"key_id": "op-x", "seq": 7, "body": {"secret": 1}}, "expired", 47)
     assert event == {"type": "command.rejected", "from": "op-x", "seq": 7, "reason": "expired", "suppressed": 47}
     assert telemetry.rejection_event([], "not a signed command envelope", 0)["seq"] == -1
+
+
+def test_an_operator_reads_records_with_units_and_cuts_only_where_marked():
+    sample = {"type": "sample", "printer": "printing", "hotend": [2053, 2100], "bed": [601, 600], "prev": "0" * 64,
+              "job": {"number": 3, "job_id": "j", "line": 120, "lines": 6000, "layer": 4, "eta_s": 750}}  # fmt: skip
+    text = record_text.describe(sample)
+    assert text == "printing, hotend 205.3/210.0 °C, bed 60.1/60.0 °C, job 3 line 120 of 6000, layer 4, 0:12:30 left"
+    assert record_text.describe({"type": "sample", "printer": "ready", "hotend": None, "bed": [215, None]}) == (
+        "ready, hotend -, bed 21.5/- °C"
+    )
+    long = "word " * 60
+    short = record_text.shorten(long.strip())
+    assert short.endswith("…") and len(short) <= record_text.SHORT_WIDTH and not short[:-1].endswith(" wor")
+    assert record_text.shorten("fits") == "fits"
