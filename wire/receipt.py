@@ -96,6 +96,11 @@ class Receipt:
         return self.ended - self.started
 
 
+def valid_material(name) -> bool:
+    """Whether `name` is a material a receipt may state (upper case, as in licenses, or "")."""
+    return isinstance(name, str) and _MATERIAL.match(name) is not None
+
+
 def _count(value, name: str, low: int = 0) -> int:
     if type(value) is not int or not low <= value <= MAX_COUNT:
         raise ReceiptError("%s must be a whole number from %d to 2^53 - 1" % (name, low))
