@@ -217,6 +217,16 @@ def verifier_key_id(public_key: bytes) -> str:
     return "vf-" + keytext.box_id(public_key)
 
 
+TOKEN_DECIMALS = 18  # the 3DP token's smallest unit is 10^-18 3DP
+
+
+def format_amount(amount: int) -> str:
+    """An amount in the token's smallest unit, for people: "1.5 3DP" (trailing zeros trimmed)."""
+    whole, fraction = divmod(int(amount), 10**TOKEN_DECIMALS)
+    digits = ("%0*d" % (TOKEN_DECIMALS, fraction)).rstrip("0")
+    return "%d%s 3DP" % (whole, "." + digits if digits else "")
+
+
 def _amount(value, name: str) -> int:
     if not isinstance(value, str) or not _AMOUNT.match(value):
         raise ReceiptError("%s must be a whole amount in decimal digits (smallest token unit)" % name)

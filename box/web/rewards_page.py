@@ -5,15 +5,9 @@ retained `rewards` topic only; it never talks to a chain."""
 import json
 from html import escape
 
-DECIMALS = 18  # the 3DP token's smallest unit
+from wire.receipt import format_amount as tokens
+
 SHOWN = 20
-
-
-def tokens(amount: int) -> str:
-    """An amount in the token's smallest unit as 3DP, trailing zeros trimmed ("1.5 3DP")."""
-    whole, fraction = divmod(int(amount), 10**DECIMALS)
-    digits = ("%0*d" % (DECIMALS, fraction)).rstrip("0")
-    return "%d%s 3DP" % (whole, "." + digits if digits else "")
 
 
 def _receipt_rows(jobs: list) -> str:

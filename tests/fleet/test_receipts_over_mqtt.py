@@ -18,6 +18,7 @@ from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from secure_print.signer_key import SignerKey
 from tests.box.web.test_web import CHROMIUM, _set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
+from tests.fleet.test_fleet_over_mqtt import fleet_cli
 from tests.mosquitto import Listener, Mosquitto
 from tests.users import World
 from wire import keytext, receipt, topics
@@ -180,7 +181,7 @@ def stored_rewards(world: World) -> list:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
 @pytest.mark.timeout(120)
-def test_the_dashboard_shows_only_a_trusted_verifiers_rewards_report(world, broker, verifier_key):
+def test_the_dashboard_and_fleet_table_show_only_a_trusted_verifiers_rewards_report(world, broker, verifier_key):
     stranger = SignerKey.generate(keytext.NETWORK)
     daemon = receipt_daemon(world, broker, "/nonexistent/printer", verifier_key).start()
     try:
@@ -203,5 +204,10 @@ def test_the_dashboard_shows_only_a_trusted_verifiers_rewards_report(world, brok
             expect(page.locator("#transactions")).to_contain_text("0x" + "cd" * 32)
             expect(page.locator("#rewards")).to_contain_text(kept["key_id"])
             browser.close()
+        port = ("--broker-port", str(broker.port))
+        for key, shown in ((verifier_key, "7 3DP"), (stranger, "-")):  # the operator's table: trusted reports only
+            table = fleet_cli("boxes", "--verifier", key.public_text, *port).stdout
+            (line,) = [line for line in table.splitlines() if line.startswith(world.box_id)]
+            assert line.split()[-1 if shown == "-" else -2 :] == shown.split(), table
     finally:
         assert daemon.stop() == 0
