@@ -33,5 +33,5 @@ def run(args) -> int:
     if args.binding:
         with open(args.binding, "w") as handle:
             handle.write(binding + "\n")
-        print("binding written to %s" % args.binding)
+        print("binding file:    %s" % args.binding)
     return 0
