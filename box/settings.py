@@ -107,6 +107,17 @@ def _operator_keys(value) -> tuple:
     return tuple(value)
 
 
+def _verifier_keys(value) -> tuple:
+    if not isinstance(value, list | tuple) or not all(isinstance(text, str) for text in value):
+        raise ValueError('must be a list of verifier keys such as ["mipai-network:..."]')
+    for text in value:
+        try:
+            keytext.decode(text, keytext.NETWORK)
+        except KeyTextError as exc:
+            raise ValueError("has a key that is not a verifier key: %s" % exc) from None
+    return tuple(value)
+
+
 def _whole(low: int, high: int):
     def check(value) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -148,6 +159,7 @@ SCHEMA = {
         "idle_telemetry_seconds": (30, _whole(1, 3600)),
         "max_outbox_records": (100_000, _whole(100, 10_000_000)),
         "operators": ([], _operator_keys),
+        "verifiers": ([], _verifier_keys),  # the network's verifiers whose rewards reports the box shows
     },
 }
 
@@ -203,6 +215,7 @@ class FleetSettings:
     idle_telemetry_seconds: int
     max_outbox_records: int
     operators: tuple
+    verifiers: tuple
 
 
 SECTION_TYPES = {

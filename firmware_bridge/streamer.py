@@ -8,6 +8,7 @@ from collections import deque
 
 from firmware_bridge import marlin
 from firmware_bridge.errors import NotAPrinterError, PrinterDisconnected
+from firmware_bridge.extrusion import ExtrusionTracker
 from firmware_bridge.serial_transport import COMMON_BAUD_RATES, SerialTransport
 
 # How many reads and writes the failure report keeps (each a chunk of one or more lines).
@@ -22,6 +23,7 @@ class StreamReport:
         self.reason = ""
         self.lines_acknowledged = 0
         self.last_source_line = 0
+        self.filament_mm = 0.0  # E the printer confirmed (extrusion.ExtrusionTracker), retractions netted out
         self.seconds = 0.0
         self.resends = 0
         self.messages = deque((), 50)  # the printer's latest warnings and errors
@@ -129,7 +131,12 @@ def stream(
     transport = connection.transport
     link = connection.link
     report = StreamReport()
-    pending_sources = deque()  # source line numbers of lines sent and not yet known to be confirmed
+    pending_sources = deque()  # (source line, E moved) of lines sent and not yet known to be confirmed
+    extrusion = ExtrusionTracker()
+
+    def on_sent(source_line: int, command: str) -> None:
+        pending_sources.append((source_line, extrusion.feed(command)))
+
     started = clock()
     next_report = started
     commands = iter(commands)
@@ -139,7 +146,7 @@ def stream(
     source_failure = None
     while True:
         try:
-            events = hand_over_lines(link, commands, pending_sources.append) if link.state == marlin.PRINTING else []
+            events = hand_over_lines(link, commands, on_sent) if link.state == marlin.PRINTING else []
         except Exception as exc:  # the source of lines failed (a job file changed on disk): end the job safely
             source_failure = exc
             events = link.cancel() or []
@@ -190,6 +197,7 @@ def keep_alive(connection: PrinterConnection, seconds: float, clock=time.monoton
 
 def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> list:
     """Give the link as many (source_line, command) items as it will take; finish the job when they run out.
+    `on_sent(source_line, command)` is called for each line handed over.
 
     Returns the events of finishing (JobEnded when every line was already confirmed), else an empty list.
     """
@@ -199,7 +207,7 @@ def hand_over_lines(link: marlin.HostLink, commands, on_sent=None) -> list:
             return link.finish_job()
         link.send_job_line(item[1])
         if on_sent is not None:
-            on_sent(item[0])
+            on_sent(item[0], item[1])
     return []
 
 
@@ -222,10 +230,11 @@ def _flush(transport: SerialTransport, link: marlin.HostLink) -> None:
 
 
 def _settle(pending_sources: deque, progress: marlin.Progress, report: StreamReport) -> None:
-    """Move the confirmed lines' source numbers into the report."""
+    """Move the confirmed lines' source numbers and E movement into the report."""
     confirmed = progress.lines_acknowledged - report.lines_acknowledged
     while confirmed > 0 and pending_sources:
-        report.last_source_line = pending_sources.popleft()
+        report.last_source_line, moved = pending_sources.popleft()
+        report.filament_mm += moved
         confirmed -= 1
     report.lines_acknowledged = progress.lines_acknowledged
 

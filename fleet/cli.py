@@ -17,7 +17,7 @@ from fleet.ca import OPERATOR_PREFIX, VERIFIER_PREFIX, CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
-from wire import command_gate, keytext, topics
+from wire import command_gate, envelope, keytext, receipt, topics
 
 PROGRAM = "mipai-fleet"
 COMMAND_LIFETIME = 300  # seconds a signed command stays valid
@@ -72,18 +72,58 @@ def _historical(message) -> bool:
     return ("historical", "1") in pairs
 
 
+def _verifiers(texts) -> dict:
+    """key id -> public key of the network's verifiers given with --verifier (mipai-network: texts)."""
+    keys = {}
+    for text in texts:
+        try:
+            key = keytext.decode(text, keytext.NETWORK)[1]
+        except keytext.KeyTextError as exc:
+            raise UsageError("--verifier: %s" % exc) from None
+        keys[receipt.verifier_key_id(key)] = key
+    return keys
+
+
+def earned_of(topic: str, payload: bytes, verifiers: dict):
+    """(box id, earned) of a retained rewards report signed by one of `verifiers`, or None."""
+    try:
+        box_id, _name = topics.split_topic(topic)
+        signed = topics.decode(payload)
+        key = verifiers.get(signed.get("key_id")) if isinstance(signed, dict) else None
+        if key is None:
+            return None
+        return box_id, receipt.read_rewards(payload, key, box_id)["earned"]
+    except (topics.WireError, envelope.EnvelopeError, receipt.ReceiptError):
+        return None
+
+
 def run_boxes(args) -> int:
     check = TelemetryCheck()
-    _collect(args, ["%s/+/%s" % (topics.PREFIX, topics.STATUS)], args.seconds,
-             lambda m: check.feed(m.topic, m.payload))  # fmt: skip
-    print("%-16s  %-20s  %-7s  %-8s  %-24s  %s" % ("box", "name", "online", "printing", "printer", "last seen"))
+    verifiers = _verifiers(args.verifier)
+    earned = {}
+
+    def on_message(message) -> None:
+        if message.topic.endswith("/" + topics.REWARDS):
+            found = earned_of(message.topic, message.payload, verifiers) if message.payload else None
+            if found is not None:
+                earned[found[0]] = found[1]
+        else:
+            check.feed(message.topic, message.payload)
+
+    _collect(args, ["%s/+/%s" % (topics.PREFIX, name) for name in (topics.STATUS, topics.REWARDS)], args.seconds,
+             on_message)  # fmt: skip
+    print(
+        "%-16s  %-20s  %-7s  %-8s  %-24s  %-19s  %s"
+        % ("box", "name", "online", "printing", "printer", "last seen", "earned")
+    )
     for box_id, view in sorted(check.boxes.items()):
         status = view.status or {}
         state = status.get("state", {})
         seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("ts", 0)))
-        print("%-16s  %-20s  %-7s  %-8s  %-24s  %s" % (box_id, (state.get("name") or "-")[:20],
-              "yes" if status.get("online") else "no",
-              "yes" if state.get("printing") else "no", state.get("printer", "")[:24] or "-", seen))  # fmt: skip
+        shown = receipt.format_amount(earned[box_id]) if box_id in earned else "-"
+        print("%-16s  %-20s  %-7s  %-8s  %-24s  %-19s  %s" % (box_id, (state.get("name") or "-")[:20],
+              "yes" if status.get("online") else "no", "yes" if state.get("printing") else "no",
+              state.get("printer", "")[:24] or "-", seen, shown))  # fmt: skip
     return 0
 
 
@@ -354,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     boxes = sub.add_parser("boxes", help="a table of every box from its retained status")
     _broker(boxes)
     boxes.add_argument("--seconds", type=float, default=2.0, help="how long to gather retained status")
+    boxes.add_argument("--verifier", action="append", default=[], metavar="KEY",
+                       help="a verifier key (mipai-network:...) whose retained rewards reports fill the earned "
+                            "column; repeat for several")  # fmt: skip
     boxes.set_defaults(run=run_boxes)
     watch = sub.add_parser("watch", help="live telemetry, signatures and chain verified, gaps flagged")
     watch.add_argument("box", nargs="?", help="one box id (default: all)")

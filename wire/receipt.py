@@ -96,6 +96,11 @@ class Receipt:
         return self.ended - self.started
 
 
+def valid_material(name) -> bool:
+    """Whether `name` is a material a receipt may state (upper case, as in licenses, or "")."""
+    return isinstance(name, str) and _MATERIAL.match(name) is not None
+
+
 def _count(value, name: str, low: int = 0) -> int:
     if type(value) is not int or not low <= value <= MAX_COUNT:
         raise ReceiptError("%s must be a whole number from %d to 2^53 - 1" % (name, low))
@@ -210,6 +215,16 @@ def read_receipt(data: bytes, box_public: bytes, box_id: str) -> tuple:
 def verifier_key_id(public_key: bytes) -> str:
     """The key id a verifier signs rewards reports under, derived from its Ed25519 key."""
     return "vf-" + keytext.box_id(public_key)
+
+
+TOKEN_DECIMALS = 18  # the 3DP token's smallest unit is 10^-18 3DP
+
+
+def format_amount(amount: int) -> str:
+    """An amount in the token's smallest unit, for people: "1.5 3DP" (trailing zeros trimmed)."""
+    whole, fraction = divmod(int(amount), 10**TOKEN_DECIMALS)
+    digits = ("%0*d" % (TOKEN_DECIMALS, fraction)).rstrip("0")
+    return "%d%s 3DP" % (whole, "." + digits if digits else "")
 
 
 def _amount(value, name: str) -> int:

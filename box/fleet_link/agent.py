@@ -24,13 +24,15 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlite_utils.db import NotFoundError
 
 from box import change_feed, data_dir
 from box.fleet_link import command_handlers, telemetry
 from box.fleet_link.command_log import CommandLog
 from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
+from box.jobs.store import print_facts
 from box.settings import FleetSettings
-from wire import command_gate, envelope, keytext, topics
+from wire import command_gate, envelope, keytext, receipt, topics
 from wire.command_gate import ACCEPTED, REJECTED
 
 log = logging.getLogger("mipai.fleet")
@@ -47,6 +49,15 @@ RECENT_JOBS = 200  # the jobs re-read when the feed cannot say which changed
 def backoff_delay(attempt: int, rng=random.random) -> float:
     """Full jitter: a random wait up to an exponentially growing ceiling, so a fleet does not reconnect at once."""
     return rng() * min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
+
+
+def verifier_keys(texts) -> dict:
+    """key id -> public key of the network's verifiers in the settings (`mipai-network:` texts)."""
+    keys = {}
+    for text in texts:
+        _kind, key = keytext.decode(text, keytext.NETWORK)
+        keys[receipt.verifier_key_id(key)] = key
+    return keys
 
 
 def operator_keys(texts) -> dict:
@@ -78,6 +89,7 @@ class FleetAgent:
         self.host = settings.broker_host
         self.port = settings.broker_port
         self.operators = operator_keys(settings.operators)
+        self.verifiers = verifier_keys(settings.verifiers)
         self.connected = False
         self.thread = threading.Thread(target=self._run, name="fleet", daemon=True)
         self._client = None
@@ -89,6 +101,9 @@ class FleetAgent:
         self._in_flight = {}  # message id -> outbox sequence number
         self._published_up_to = 0  # the highest sequence number published on this connection
         self._acknowledged = []  # PUBACKed sequence numbers whose rows are still to be deleted
+        self._receipts_in_flight = {}  # message id -> receipt number
+        self._receipts_up_to = 0  # the highest receipt number published on this connection
+        self._receipts_acknowledged = []
         self._downloads = concurrent.futures.ThreadPoolExecutor(MAX_DOWNLOADS, thread_name_prefix="download")
         self._finished = []  # results of downloads, handed from their threads to ours
         self._finished_lock = threading.Lock()
@@ -119,6 +134,7 @@ class FleetAgent:
         jobs = telemetry.JobWatch(self.outbox.job_states_seen())
         printer_seen = self.worker.printer is not None
         self._job_changes(jobs, None, time.time())  # what changed while the agent was not running
+        self._note_receipts(self.outbox.receipts())  # a receipt whose note on the job a stop cut short
         attempt, next_try, caps_at, status_at = 0, 0.0, 0.0, 0.0
         log.info("fleet agent for broker %s:%d; %d records wait in the outbox", self.host, self.port,
                  self.outbox.count())  # fmt: skip
@@ -228,9 +244,8 @@ class FleetAgent:
             return
         self.connected = True
         self._session_up = True
-        self._in_flight.clear()
-        self._published_up_to = 0
-        for name in (topics.COMMAND, topics.CONFIG_DESIRED, topics.STATUS):
+        self._forget_in_flight()
+        for name in (topics.COMMAND, topics.CONFIG_DESIRED, topics.STATUS, topics.REWARDS):
             # retain_handling 0: retained messages (desired config, our own status) are sent on every subscribe
             client.subscribe(self.topic(name), options=mqtt.SubscribeOptions(qos=1))
         self._publish_status()
@@ -250,8 +265,14 @@ class FleetAgent:
         self._session_up = False
         self.connected = False
         self._client = None
+        self._forget_in_flight()
+
+    def _forget_in_flight(self) -> None:
+        """A new or lost connection: whatever was not acknowledged is published again."""
         self._in_flight.clear()
         self._published_up_to = 0
+        self._receipts_in_flight.clear()
+        self._receipts_up_to = 0
 
     def _status_state(self) -> dict:
         return {
@@ -302,8 +323,30 @@ class FleetAgent:
                 break
             self._in_flight[info.mid] = sequence
             self._published_up_to = sequence
+        self._publish_receipts()
+
+    def _publish_receipts(self) -> None:
+        """Receipts wait in the outbox until the broker's PUBACK, like telemetry (docs/topics.md)."""
+        self.outbox.receipts_acknowledged(self._receipts_acknowledged)
+        self._receipts_acknowledged.clear()
+        room = MAX_IN_FLIGHT - len(self._in_flight) - len(self._receipts_in_flight)
+        if room <= 0:
+            return
+        for sequence, record in self.outbox.pending_receipts(room, after=self._receipts_up_to):
+            info = self._client.publish(self.topic(topics.RECEIPT), record, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._receipts_in_flight[info.mid] = sequence
+            self._receipts_up_to = sequence
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        number = self._receipts_in_flight.pop(mid, None)
+        if number is not None:
+            if reason_code.is_failure:
+                log.warning("the broker refused receipt %d: %s", number, reason_code)
+            else:
+                self._receipts_acknowledged.append(number)
+            return
         sequence = self._in_flight.pop(mid, None)
         if sequence is None:
             return
@@ -323,6 +366,8 @@ class FleetAgent:
                 self._desired_config(message.payload)
             elif name == topics.STATUS:
                 self._own_status(message.payload)
+            elif name == topics.REWARDS:
+                self._rewards(message.payload)
         except Exception:  # one bad message must never stop the agent
             log.exception("a message on %s could not be handled", message.topic[:200])
 
@@ -386,7 +431,18 @@ class FleetAgent:
             rows = self.store.jobs()[-RECENT_JOBS:]
         changes = jobs.changes(rows)
         if changes:
-            self.outbox.append_job_events(changes, now)
+            facts = {row["id"]: print_facts(row) for row in rows}
+            self.outbox.append_job_events(changes, now, facts)
+            self._note_receipts(self.outbox.made_receipts)
+
+    def _note_receipts(self, made: list) -> None:
+        """Note each new receipt (seq, job, hash, ...) on its job, for the dashboard (idempotent)."""
+        for sequence, number, digest, *_sent in made:
+            try:
+                if not self.store.job(number).get("receipt"):
+                    self.store.set_receipt(number, sequence, digest)
+            except NotFoundError as exc:  # a job deleted meanwhile
+                log.warning("receipt %d: job %d could not be noted: %s", sequence, number, exc)
 
     def _start_download(self, command: dict, args: dict) -> None:
         def download() -> None:
@@ -433,6 +489,24 @@ class FleetAgent:
         if problems:
             log.warning("desired configuration refused: %s", "; ".join(problems))
         self._publish_config()  # the values that took effect come back as setting changes: event and report
+
+    def _rewards(self, payload: bytes) -> None:
+        """A rewards report on our retained `rewards` topic: kept when a trusted verifier signed it."""
+        if not payload:
+            return  # the retained message was cleared
+        try:
+            signed = topics.decode(payload)
+            key = self.verifiers.get(signed.get("key_id")) if isinstance(signed, dict) else None
+            if key is None:
+                log.warning("rewards report ignored: not signed by a verifier in [fleet] verifiers")
+                return
+            report = receipt.read_rewards(payload, key, self.box.box_id)
+        except (topics.WireError, envelope.EnvelopeError, receipt.ReceiptError) as exc:
+            log.warning("rewards report ignored: %s", exc)
+            return
+        if self.store.save_rewards(signed["key_id"], signed["seq"], report):
+            log.info("rewards report %d from %s: earned %d, paid %d", signed["seq"], signed["key_id"],
+                     report["earned"], report["paid"])  # fmt: skip
 
     def _own_status(self, payload: bytes) -> None:
         try:

@@ -10,9 +10,14 @@ verifier can tell a stated thinning from a silent loss.
 
 import contextlib
 import json
+import logging
 import sqlite3
 
+from box.jobs import job_states
+from wire import receipt
 from wire.record_chain import GENESIS, ChainWriter
+
+log = logging.getLogger("mipai.fleet")
 
 KIND = "telemetry"
 SAMPLE, EVENT = 0, 1  # what may be thinned, and what is kept whatever happens
@@ -22,7 +27,14 @@ _SCHEMA = (
     " record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS chain_head (kind TEXT PRIMARY KEY, seq INTEGER NOT NULL, head TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS job_seen (job INTEGER PRIMARY KEY, state TEXT NOT NULL)",
+    # Print receipts (wire/receipt.py): kept after the PUBACK too (`sent`), the newest MAX_RECEIPTS of them.
+    "CREATE TABLE IF NOT EXISTS receipts (seq INTEGER PRIMARY KEY, job INTEGER NOT NULL UNIQUE, hash TEXT NOT NULL,"
+    " created REAL NOT NULL, record TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0)",
+    # The telemetry record that opened each print (its `printing` event): the first record of its receipt.
+    "CREATE TABLE IF NOT EXISTS print_span (job INTEGER PRIMARY KEY, first INTEGER NOT NULL)",
 )
+MAX_RECEIPTS = 10_000  # receipts kept once the broker has them; unsent ones are never dropped
+_STARTED = (job_states.PRINTING, job_states.PAUSED)
 
 
 class Outbox:
@@ -35,8 +47,11 @@ class Outbox:
         row = self._db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (KIND,)).fetchone()
         sequence, head = row if row else (0, GENESIS)
         self._writer = ChainWriter(KIND, key, key_id, sequence, head)
+        row = self._db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (receipt.RECEIPT_KIND,)).fetchone()
+        self._receipts = receipt.receipt_writer(key, key_id, *(row if row else (0, GENESIS)))
         self.max_records = max_records
         self.max_age = max_age
+        self.made_receipts = []
 
     def close(self) -> None:
         self._db.close()
@@ -50,6 +65,7 @@ class Outbox:
         except BaseException:
             self._db.execute("ROLLBACK")
             _reload(self._db, self._writer)
+            _reload(self._db, self._receipts)
             raise
         self._db.execute("COMMIT")
 
@@ -63,14 +79,70 @@ class Outbox:
         with self._transaction():
             return [self._insert(body, now, priority) for body in bodies]
 
-    def append_job_events(self, events: list, now: float) -> list:
+    def append_job_events(self, events: list, now: float, facts=None) -> list:
         """Job events (telemetry.JobWatch), stored with the job states they report in one transaction, so a
-        change is recorded exactly once even if the box stops right after it."""
+        change is recorded exactly once even if the box stops right after it. `facts`: job number -> what the
+        printer owner stored of its print (box.jobs.store.print_facts); a job that ends after a `printing` event
+        gets its print receipt in the same transaction, so it too is made exactly once."""
+        facts = facts or {}
+        made = []
         with self._transaction():
-            signed = [self._insert(event, now, EVENT) for event in events]
+            signed = []
+            for event in events:
+                record = self._insert(event, now, EVENT)
+                signed.append(record)
+                if event["state"] in _STARTED:
+                    self._db.execute("INSERT OR IGNORE INTO print_span (job, first) VALUES (?, ?)",
+                                     (event["job"], record["seq"]))  # fmt: skip
+                elif event["state"] in job_states.FINISHED:
+                    made += self._receipt(event, record["seq"], facts.get(event["job"]), now)
             self._db.executemany("INSERT OR REPLACE INTO job_seen (job, state) VALUES (?, ?)",
                                  [(event["job"], event["state"]) for event in events])  # fmt: skip
-            return signed
+        self.made_receipts = made  # (seq, job, hash) of the receipts this call made, once committed
+        return signed
+
+    def _receipt(self, event: dict, last: int, facts, now: float) -> list:
+        """Sign and store the receipt of a print that ended with the telemetry record `last` (in a transaction);
+        returns [(seq, job, hash)], or [] for a job that never reached the printer, or whose start no telemetry
+        record covered (it printed while the box had no fleet broker)."""
+        row = self._db.execute("SELECT first FROM print_span WHERE job = ?", (event["job"],)).fetchone()
+        if row is None or not facts or not facts.get("print_number"):
+            return []
+        if self._db.execute("SELECT 1 FROM receipts WHERE job = ?", (event["job"],)).fetchone():
+            return []
+        try:
+            made = receipt_of(event, facts, row[0], last, self._writer.head)
+            signed, encoded = receipt.sign_receipt(self._receipts, made, int(now))
+        except (receipt.ReceiptError, KeyError, TypeError, ValueError) as exc:  # the facts are our own: a bug
+            log.error("no receipt for job %d: its print facts are not valid: %s", event["job"], exc)
+            return []
+        digest = receipt.receipt_hash(encoded)
+        self._db.execute("INSERT INTO receipts (seq, job, hash, created, record) VALUES (?, ?, ?, ?, ?)",
+                         (signed["seq"], event["job"], digest, now, encoded.decode()))  # fmt: skip
+        self._db.execute("INSERT OR REPLACE INTO chain_head (kind, seq, head) VALUES (?, ?, ?)",
+                         (receipt.RECEIPT_KIND, self._receipts.sequence, self._receipts.head))  # fmt: skip
+        self._db.execute("DELETE FROM print_span WHERE job = ?", (event["job"],))
+        return [(signed["seq"], event["job"], digest)]
+
+    def pending_receipts(self, limit: int = 100, after: int = 0) -> list:
+        """(seq, canonical bytes) of the oldest receipts the broker has not acknowledged (numbered above `after`)."""
+        rows = self._db.execute("SELECT seq, record FROM receipts WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                                (after, limit))  # fmt: skip
+        return [(seq, record.encode()) for seq, record in rows]
+
+    def receipts_acknowledged(self, sequences: list) -> None:
+        """The broker has these receipts (PUBACK); only the newest MAX_RECEIPTS sent ones are kept."""
+        if sequences:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE receipts SET sent = 1 WHERE seq = ?", [(seq,) for seq in sequences])
+            self._db.execute("DELETE FROM receipts WHERE sent = 1 AND seq <= (SELECT max(seq) FROM receipts) - ?",
+                             (MAX_RECEIPTS,))  # fmt: skip
+            self._db.execute("COMMIT")
+
+    def receipts(self, limit: int = 50) -> list:
+        """(seq, job number, receipt hash, sent) of the newest receipts."""
+        rows = self._db.execute("SELECT seq, job, hash, sent FROM receipts ORDER BY seq DESC LIMIT ?", (limit,))
+        return [(seq, job, digest, bool(sent)) for seq, job, digest, sent in rows]
 
     def job_states_seen(self) -> dict:
         """job number -> the state last reported."""
@@ -140,7 +212,31 @@ class Outbox:
         return removed
 
 
+def receipt_of(event: dict, facts: dict, first: int, last: int, last_hash: str) -> receipt.Receipt:
+    """The receipt of a print from its end event, the printer owner's facts and the telemetry records covering
+    it (`first` to `last`, whose record hash is `last_hash`)."""
+    material = facts.get("material") or ""
+    printer = facts.get("printer") or {}
+    return receipt.Receipt(
+        job_id=event["job_id"],
+        license_id=facts["license_id"],
+        sealed_sha256=facts["sealed_sha256"],
+        print_number=facts["print_number"],
+        started=facts["started"],
+        ended=max(facts.get("ended", facts["started"]), facts["started"]),
+        outcome=event["state"],
+        lines=facts.get("lines", 0),
+        filament_mm=facts.get("filament_mm", 0),
+        firmware_name=str(printer.get("FIRMWARE_NAME", ""))[: receipt.MAX_IDENTITY_TEXT],
+        machine_type=str(printer.get("MACHINE_TYPE", ""))[: receipt.MAX_IDENTITY_TEXT],
+        material=material if receipt.valid_material(material) else "",
+        telemetry_first=first,
+        telemetry_last=last,
+        telemetry_last_hash=last_hash,
+    )
+
+
 def _reload(db, writer: ChainWriter) -> None:
     """After a rollback, the writer goes back to the head that was stored."""
-    row = db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (KIND,)).fetchone()
+    row = db.execute("SELECT seq, head FROM chain_head WHERE kind = ?", (writer.kind,)).fetchone()
     writer.sequence, writer.head = row if row else (0, GENESIS)

@@ -124,6 +124,11 @@ class Spool:
             raise
 
 
+def sealed_sha256(path: str) -> str:
+    """SHA-256 (hex) of a whole spooled `.mipjob` file, as a print receipt names it."""
+    return _digest(path).hex()
+
+
 def _digest(path: str) -> bytes:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

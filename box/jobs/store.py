@@ -18,6 +18,15 @@ MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 MAX_REPORT_LINE = 200
 
 
+def print_facts(row) -> dict:
+    """What the printer owner stored of a print that reached the printer (the receipt's facts), or {}."""
+    try:
+        facts = json.loads(row.get("facts") or "{}")
+    except ValueError:
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
 def failure_report(row) -> list:
     """The stored failure report of a job row: the printer's last words and the serial exchanges before the job
     ended badly, already redacted of the job's G-code (`box.printing.job_run.failure_report`)."""
@@ -61,6 +70,11 @@ class Store:
             self.db["jobs"].create_index(["state"])
         if "report" not in self.db["jobs"].columns_dict:  # added with failure reports; older boxes lack it
             self.db["jobs"].add_column("report", str)
+        for column in ("facts", "receipt"):  # added with print receipts (print_facts, set_receipt)
+            if column not in self.db["jobs"].columns_dict:
+                self.db["jobs"].add_column(column, str)
+        if "rewards" not in self.db.table_names():
+            self.db["rewards"].create({"key_id": str, "seq": int, "at": float, "report": str}, pk="key_id")
         if "settings" not in self.db.table_names():
             self.db["settings"].create({"key": str, "value": str}, pk="key")
         if "events" not in self.db.table_names():
@@ -168,8 +182,36 @@ class Store:
                     "the box stopped while printing (crash or power cut) after source line %d"
                     % (row["last_source_line"])
                 )
-            recovered.append(self.move(row["id"], job_states.INTERRUPTED, reason))
+            facts = print_facts(row)
+            fields = {}
+            if facts:  # the print reached the printer: its receipt says it ended now, at the last confirmed line
+                ended = max(int(self._clock()), facts.get("started", 0))
+                facts.update(ended=ended, lines=row["last_source_line"] or 0)
+                fields["facts"] = json.dumps(facts, sort_keys=True)
+            recovered.append(self.move(row["id"], job_states.INTERRUPTED, reason, **fields))
         return recovered
+
+    def set_receipt(self, number: int, sequence: int, digest: str) -> None:
+        """Note on the job the number and hash of the receipt the fleet agent signed for its print."""
+        with self.db.conn:
+            self.db["jobs"].update(number, {"receipt": json.dumps({"seq": sequence, "hash": digest})})
+
+    # -- what the network reports back (rewards) --------------------------------------------------------------
+
+    def save_rewards(self, key_id: str, sequence: int, report: dict) -> bool:
+        """Keep a trusted verifier's checked rewards report unless a newer one (higher number) is stored."""
+        with self.db.conn:
+            rows = list(self.db["rewards"].rows_where("key_id = ?", [key_id]))
+            if rows and rows[0]["seq"] >= sequence:
+                return False
+            record = {"key_id": key_id, "seq": sequence, "at": self._clock(), "report": json.dumps(report)}
+            self.db["rewards"].upsert(record, pk="key_id")
+        return True
+
+    def rewards(self) -> list:
+        """The latest rewards report of each trusted verifier: dicts with key_id, seq, at and report."""
+        rows = self.db["rewards"].rows_where(order_by="at desc")
+        return [dict(row, report=json.loads(row["report"])) for row in rows]
 
     # -- settings chosen at run time (setup wizard, dashboard); the TOML file gives the defaults -----------------
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 from box import change_feed, data_dir
-from box.jobs import job_states
+from box.jobs import job_states, spool
 from box.printing import job_run
 from box.printing.live_status import LiveStatus
 from firmware_bridge import marlin, streamer
@@ -140,7 +140,7 @@ class PrinterOwner:
         number = row["id"]
         material = self._store.get_setting("printer.material") or self.settings.material or None
         self._store.move(number, job_states.VERIFYING)
-        hooks = _DaemonRun(self, number)
+        hooks = _DaemonRun(self, number, row["spool_path"], material)
         try:
             trust = TrustStore(data_dir.trust_file(self.root))  # read anew: `mipai-box trust` may have changed it
             with open(row["spool_path"], "rb") as handle:
@@ -163,7 +163,10 @@ class PrinterOwner:
         if current == job_states.PAUSED and outcome == job_states.DONE:
             self._store.move(number, job_states.PRINTING)
         failure = job_run.failure_report(report, sealed=True) if outcome != job_states.DONE else []
-        self._store.move(number, outcome, report.reason, report=json.dumps(failure) if failure else "")
+        facts = dict(hooks.facts, ended=max(int(run.ended_at), hooks.facts["started"]), lines=report.last_source_line,
+                     filament_mm=max(0, int(report.filament_mm)))  # fmt: skip
+        self._store.move(number, outcome, report.reason, report=json.dumps(failure) if failure else "",
+                         facts=json.dumps(facts, sort_keys=True))  # fmt: skip
         return report.outcome != marlin.INTERRUPTED
 
 
@@ -171,9 +174,12 @@ class _DaemonRun(job_run.JobRunHooks):
     """The job run as the daemon carries it out: states and progress in the store, requests from the store
     (the dashboard, the fleet, `mipai-box queue`), temperatures and layers on the live status."""
 
-    def __init__(self, owner: PrinterOwner, number: int) -> None:
+    def __init__(self, owner: PrinterOwner, number: int, spool_path: str, material) -> None:
         self.owner = owner
         self.number = number
+        self.spool_path = spool_path
+        self.material = (material or "").upper()
+        self.facts = {}  # what the print's receipt will say (box.jobs.store.print_facts), from its start
         self.started = False
         self.started_at = 0.0
         self.source_lines = 0
@@ -184,8 +190,19 @@ class _DaemonRun(job_run.JobRunHooks):
 
     def printing(self, job, print_number: int) -> None:
         self.source_lines = job.source_lines
+        firmware = self.owner.printer or {}
+        self.facts = {
+            "license_id": job.license.license_id,
+            "sealed_sha256": spool.sealed_sha256(self.spool_path),
+            "print_number": print_number,
+            "started": int(time.time()),
+            "printer": {field: str(firmware.get(field, ""))[:200] for field in ("FIRMWARE_NAME", "MACHINE_TYPE")},
+            "material": self.material,
+            "lines": 0,
+            "filament_mm": 0,
+        }
         self.owner._store.move(self.number, job_states.PRINTING, print_number=print_number,
-                               source_lines=job.source_lines)  # fmt: skip
+                               source_lines=job.source_lines, facts=json.dumps(self.facts, sort_keys=True))  # fmt: skip
         self.started = True
         self.started_at = time.monotonic()
         self.owner.publish_state(printing=True)

@@ -23,7 +23,7 @@ from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
 from box.jobs.store_owner import StoreOwner
 from box.printing.printer_owner import PrinterOwner
-from box.web import fleet_page, octoprint_api, pages, wizard
+from box.web import fleet_page, octoprint_api, pages, rewards_page, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -120,8 +120,8 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "", notice:
     loop = asyncio.get_running_loop()
     enrolled = await loop.run_in_executor(None, enrolment_steps.enrolled, app[DATA_ROOT])
     has_token = await loop.run_in_executor(None, enrolment_steps.stored_token, app[DATA_ROOT]) is not None
-    fleet = fleet_page.section(csrf, enrolled, has_token)
     jobs = await app[STORE].call("jobs")
+    fleet = fleet_page.section(csrf, enrolled, has_token) + rewards_page.section(jobs, await app[STORE].call("rewards"))
     events = await app[STORE].call("recent_events", 10)
     name = await in_store(request, app[ACCOUNTS].box_name)
     counts = await in_store(request, app[LEDGER].counts)

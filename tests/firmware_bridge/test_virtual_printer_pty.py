@@ -68,6 +68,7 @@ def test_clean_print_every_line_once_in_order(printer_run):
     report = stream(connection)
     assert (report.outcome, report.lines_acknowledged, report.resends) == (marlin.DONE, len(JOB), 0)
     assert report.last_source_line == len(JOB)
+    assert report.filament_mm == pytest.approx(len(JOB) - 0.5)  # absolute E: the last line's E
     assert run.executed() == JOB
 
 
@@ -140,6 +141,7 @@ def test_usb_unplug_interrupts_at_the_last_confirmed_line(printer_run):
     # The host may miss the last ok or two as the port vanishes; it never claims a line that did not run.
     assert 0 < report.lines_acknowledged <= len(executed)
     assert report.last_source_line == report.lines_acknowledged
+    assert report.filament_mm == pytest.approx(report.last_source_line - 0.5)  # E of the last confirmed line
 
 
 def test_thermal_runaway_halts_the_job_with_the_reason(printer_run):
