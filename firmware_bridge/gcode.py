@@ -118,6 +118,17 @@ def iter_commands(stream, max_command_bytes: int = MAX_COMMAND_BYTES):
             yield line_number, command
 
 
+def word_value(command: str, letter: str):
+    """The number after `letter` in a command's words ("E" of "G1 X1 E0.5" is 0.5), or None."""
+    for word in command.split()[1:]:
+        if word[0] == letter:
+            try:
+                return float(word[1:])
+            except ValueError:
+                return None
+    return None
+
+
 def z_of(command: str):
     """The Z coordinate a G0/G1 move sets, or None."""
     if command[:2] not in ("G0", "G1") or " Z" not in command:
