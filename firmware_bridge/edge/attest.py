@@ -55,7 +55,7 @@ def bridge_id(key: bytes) -> bytes:
 
 
 def mac_input(ident: bytes, challenge: bytes, counters) -> bytes:
-    """DOMAIN || id || challenge || counters packed big-endian (COUNTERS_FORMAT): 83 bytes."""
+    """DOMAIN || id || challenge || counters packed big-endian (COUNTERS_FORMAT): 79 bytes."""
     boot, seq, lines, e_um, layers, up_ms, resets = counters
     return DOMAIN + ident + challenge + struct.pack(COUNTERS_FORMAT, boot, seq, lines, e_um, layers, up_ms, resets)
 

@@ -133,7 +133,7 @@ class Bridge:
         self._queue: deque = deque((), queue_size)
         self._queue_size = queue_size
         # E deltas of forwarded lines not yet acknowledged, oldest first (bounded by the link's history).
-        self._forwarded: deque = deque((), 256)
+        self._forwarded: deque = deque((), HISTORY_LINES)
         self._seen_lines = 0  # of the link's current Progress
         self._seen_layers = 0
         self._progress = None
@@ -337,8 +337,9 @@ class Bridge:
 
     def _drop_work(self) -> None:
         """The printer can no longer finish what was queued: nothing of it will be acknowledged."""
-        self._queue = deque((), self._queue_size)
-        self._forwarded = deque((), 256)
+        for pending in (self._queue, self._forwarded):
+            while pending:  # emptied in place: a new deque could fail to fit a fragmented heap
+                pending.popleft()
         self._identified = False
 
     def _handle(self, events: list) -> None:

@@ -13,7 +13,7 @@ FIRMWARE = "FIRMWARE_NAME:Marlin 2.1.2.1 (Feb 20 2024) MACHINE_TYPE:Ender-3 V2 E
 HOUSEKEEPING = ("M110", "M115", "M105", "M155")
 
 
-class TestPrinter:
+class ScriptedPrinter:
     """Marlin's intake (the bridge's own BoxSide, which follows Marlin) plus scripted behaviour and faults."""
 
     def __init__(self, capabilities=("AUTOREPORT_TEMP:1", "EEPROM:1")) -> None:
@@ -32,6 +32,8 @@ class TestPrinter:
         self._busy_until = None
         self._waiting_ok = False
         self._next_busy_line = 0.0
+        self._report_every = 0.0
+        self._next_report = 0.0
 
     def receive(self, data: bytes, now: float) -> None:
         if self.silent:
@@ -47,6 +49,9 @@ class TestPrinter:
         self._run(now)
 
     def tick(self, now: float) -> None:
+        if self._report_every and now >= self._next_report and not self.silent:
+            self._next_report = now + self._report_every
+            self._reply("T:210.00 /210.00 B:60.00 /60.00 @:0 B@:0")
         if self._busy_until is not None:
             if now >= self._busy_until:
                 self._busy_until = None
@@ -78,6 +83,10 @@ class TestPrinter:
                 self._reply("ok")
             elif code == "M105":
                 self._reply("ok T:210.00 /210.00 B:60.00 /60.00")
+            elif code == "M155":
+                self._report_every = float(command.split("S")[1]) if "S" in command else 0.0
+                self._next_report = now
+                self._reply("ok")
             elif code in HOUSEKEEPING:
                 self._reply("ok")
             else:
@@ -109,7 +118,7 @@ class Wire:
 
     def __init__(self, bridge=None, printer=None, box_link=None, step: float = 0.001) -> None:
         self.bridge = bridge if bridge is not None else Bridge(key=KEY, boot=7)
-        self.printer = printer if printer is not None else TestPrinter()
+        self.printer = printer if printer is not None else ScriptedPrinter()
         self.box = box_link if box_link is not None else marlin.HostLink(history_lines=64)
         self.now = 0.0
         self.step = step
@@ -222,7 +231,7 @@ def job(count: int, layer_every: int = 10):
 
 
 def job_digest(count: int, layer_every: int = 10) -> bytes:
-    """SHA-256 of job(count) as TestPrinter hashes what it ran: the job arrived whole, once, in order."""
+    """SHA-256 of job(count) as ScriptedPrinter hashes what it ran: the job arrived whole, once, in order."""
     digest = hashlib.sha256()
     for command in job(count, layer_every):
         digest.update(command.encode() + b"\n")
