@@ -13,6 +13,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from chain_client import commands, envelope, fleet_wire
+from fleet import edge_command
 from fleet.ca import CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--timeout", type=int, default=30)
     _broker(cmd)
     cmd.set_defaults(run=run_cmd)
+    edge_command.add_parser(sub)
     return parser
 
 
