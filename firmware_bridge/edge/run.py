@@ -15,12 +15,12 @@ class TicksClock:
     """Seconds since start from time.ticks_ms, unwrapped (ticks wrap after about 12 days on a Pico)."""
 
     def __init__(self) -> None:
-        self._last = time.ticks_ms()  # type: ignore[attr-defined]
+        self._last = time.ticks_ms()
         self._ms = 0
 
     def __call__(self) -> float:
-        now = time.ticks_ms()  # type: ignore[attr-defined]
-        self._ms += time.ticks_diff(now, self._last)  # type: ignore[attr-defined]
+        now = time.ticks_ms()
+        self._ms += time.ticks_diff(now, self._last)
         self._last = now
         return self._ms / 1000
 
@@ -69,8 +69,8 @@ async def serve(bridge, box_reader, box_writer, printer_reader, printer_writer, 
 
 async def serve_uarts(bridge, box_uart, printer_uart) -> None:
     """The board's entry: streams on two machine.UARTs (made with timeout=0)."""
-    box_reader = asyncio.StreamReader(box_uart)  # type: ignore[call-arg]
-    box_writer = asyncio.StreamWriter(box_uart, {})  # type: ignore[call-arg]
-    printer_reader = asyncio.StreamReader(printer_uart)  # type: ignore[call-arg]
-    printer_writer = asyncio.StreamWriter(printer_uart, {})  # type: ignore[call-arg]
+    box_reader = asyncio.StreamReader(box_uart)
+    box_writer = asyncio.StreamWriter(box_uart, {})
+    printer_reader = asyncio.StreamReader(printer_uart)
+    printer_writer = asyncio.StreamWriter(printer_uart, {})
     await serve(bridge, box_reader, box_writer, printer_reader, printer_writer, TicksClock())

@@ -6,7 +6,8 @@ import os
 from firmware_bridge.edge import attest
 from firmware_bridge.edge.hmac_sha256 import equal, hmac_sha256
 
-HERE = "tests/vectors/edge-attestation"
+# Found from this file, so the tests also run from another folder (make edge-check runs the compiled firmware).
+HERE = __file__.rsplit("/", 2)[0] + "/vectors/edge-attestation"
 
 
 def _vectors():
