@@ -44,6 +44,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/sealed_bench.py $(SEALED_BENCH_ARGS)
 	$(BIN)/python bench/daemon_bench.py
 	$(BIN)/python bench/fleet_bench.py
+	$(BIN)/python bench/edge_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
