@@ -31,7 +31,7 @@ def measure(lines: int) -> dict:
         capture_output=True,
         text=True,
         timeout=1800,
-        env={**os.environ, "MICROPYPATH": "."},
+        env={**os.environ, "MICROPYPATH": ".frozen:."},
     )
     if result.returncode:
         raise SystemExit("the MicroPython side failed:\n" + result.stdout + result.stderr)

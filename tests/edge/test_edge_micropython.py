@@ -10,7 +10,7 @@ from tests.edge.harness import KEY
 from tests.test_micropython_core import ROOT, micropython
 
 HEAP = "160K"
-MODULES = ["tests.edge.test_edge_bridge", "tests.edge.mp_vectors"]
+MODULES = ["tests.edge.test_edge_bridge", "tests.edge.mp_vectors", "tests.edge.mp_asyncio"]
 
 
 def run_micropython(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -20,7 +20,7 @@ def run_micropython(*args: str, timeout: float = 300) -> subprocess.CompletedPro
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "MICROPYPATH": "."},
+        env={**os.environ, "MICROPYPATH": ".frozen:."},  # .frozen: the port's own asyncio
     )
 
 
@@ -60,6 +60,16 @@ def test_replayed_altered_or_other_challenge_attestations_fail(signed_on_micropy
         attestation.verify(altered, KEY, b"\x22" * 16)
     with pytest.raises(attestation.AttestationInvalid, match="not the one this key"):
         attestation.verify(end, bytes(32), b"\x22" * 16)
+
+
+def test_the_asyncio_shell_on_micropython_streams_attests_what_it_forwarded():
+    result = run_micropython("tests/edge/mp_asyncio.py", "1500")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines["ASYNC"] == "outcome=done lines=1500 executed=1500 digest=ok"
+    end = attestation.parse(lines["END"])
+    attestation.verify(end, KEY, bytes([0x5A]) * 16)
+    assert (end.boot, end.seq, end.lines) == (2, 1, 1500)
 
 
 def test_the_heap_stays_bounded_over_100000_forwarded_lines():
