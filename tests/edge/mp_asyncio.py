@@ -23,7 +23,7 @@ async def read_some(reader, seconds: float):
     """What arrived within `seconds` (b"" when the peer closed, None when nothing came)."""
     try:
         return await asyncio.wait_for(reader.read(256), seconds)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
         return None
 
 
