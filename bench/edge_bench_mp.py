@@ -95,6 +95,18 @@ def throughput(name: str, printer, count: int) -> None:
     assert run.bridge.counters.lines == count
 
 
+def asyncio_throughput(count: int) -> None:
+    """The board's asyncio shell on loopback streams, with the box's HostLink and the printer in the same process."""
+    from tests.edge import mp_asyncio
+
+    started = time.ticks_us()
+    ended = mp_asyncio.run_job(count, faults=False)[0]
+    elapsed = time.ticks_diff(time.ticks_us(), started) / 1e6
+    assert ended.lines_acknowledged == count
+    print("asyncio_lines=%d" % count)
+    print("asyncio_seconds=%.3f" % elapsed)
+
+
 def gc_pauses(count: int) -> None:
     """Collections as the heap fills: automatic collection off, and each full one timed when free memory runs low."""
     run = Run(LeanPrinter())
@@ -138,5 +150,7 @@ which = sys.argv[2] if len(sys.argv) > 2 else "all"
 if which in ("all", "throughput"):
     throughput("lean", LeanPrinter(), count)
     throughput("marlin", ScriptedPrinter(), count)
+if which in ("all", "asyncio"):
+    asyncio_throughput(count // 5)
 if which in ("all", "gc"):
     gc_pauses(count)

@@ -19,6 +19,11 @@ from tests.edge.harness import KEY, ScriptedPrinter, hand_over_lines, job, job_d
 HOST = "127.0.0.1"
 
 
+def no_delay(writer) -> None:
+    """Loopback TCP stands in for a UART, which has no Nagle delay: send each write at once."""
+    writer.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (Linux's numbers; the unix port names neither)
+
+
 async def read_some(reader, seconds: float):
     """What arrived within `seconds` (b"" when the peer closed, None when nothing came)."""
     try:
@@ -27,10 +32,12 @@ async def read_some(reader, seconds: float):
         return None
 
 
-async def printer_peer(reader, writer, clock) -> None:
+async def printer_peer(reader, writer, clock, faults: bool) -> None:
+    no_delay(writer)
     printer = ScriptedPrinter()
-    printer.corrupt = [7, 30]
-    printer.busy = {12: 0.3}
+    if faults:
+        printer.corrupt = [7, 30]
+        printer.busy = {12: 0.3}
     PEERS["printer"] = printer
     while True:
         data = await read_some(reader, 0.01)
@@ -48,6 +55,7 @@ async def printer_peer(reader, writer, clock) -> None:
 
 async def box_peer(port: int, count: int, clock) -> tuple:
     reader, writer = await asyncio.open_connection(HOST, port)
+    no_delay(writer)
     link = marlin.HostLink(history_lines=64)
     commands = iter(enumerate(job(count), 1))
     ended = None
@@ -80,13 +88,15 @@ async def box_peer(port: int, count: int, clock) -> tuple:
 PEERS = {}
 
 
-async def main(count: int, printer_port: int, box_port: int) -> tuple:
+async def main(count: int, printer_port: int, box_port: int, faults: bool) -> tuple:
     clock = run.TicksClock()
-    printer_server = await asyncio.start_server(lambda r, w: printer_peer(r, w, clock), HOST, printer_port)
+    printer_server = await asyncio.start_server(lambda r, w: printer_peer(r, w, clock, faults), HOST, printer_port)
     printer_reader, printer_writer = await asyncio.open_connection(HOST, printer_port)
+    no_delay(printer_writer)
     bridge = Bridge(key=KEY, boot=2)
 
     async def serve_box(box_reader, box_writer) -> None:
+        no_delay(box_writer)
         try:
             await run.serve(bridge, box_reader, box_writer, printer_reader, printer_writer, clock)
         except EOFError:
@@ -99,9 +109,10 @@ async def main(count: int, printer_port: int, box_port: int) -> tuple:
     return ended, attestation, bridge
 
 
-def run_job(count: int) -> tuple:
+def run_job(count: int, faults: bool = True) -> tuple:
+    """Print job(count) through the shell; with `faults`, the printer garbles two lines and is busy on one."""
     base = 20000 + time.ticks_ms() % 20000 * 2  # two loopback ports, apart from other runs
-    return asyncio.run(main(count, base, base + 1))
+    return asyncio.run(main(count, base, base + 1, faults))
 
 
 def test_the_asyncio_shell_forwards_a_job_and_attests_it():
