@@ -83,6 +83,11 @@ def request_line(challenge: bytes) -> str:
     return "%s C%s" % (attest.COMMAND, challenge.hex())
 
 
+def as_record(start: Attestation, end: Attestation) -> dict:
+    """What a receipt or a job's done event carries: the bridge's two reply lines exactly as received."""
+    return {"bridge_id": end.bridge_id, "start": start.line, "end": end.line}
+
+
 def _number(name: str, text: str, signed: bool = False) -> int:
     digits = text[1:] if signed and text[:1] == "-" else text
     if not digits.isascii() or not digits.isdigit() or (digits[0] == "0" and len(digits) > 1) or text == "-0":
@@ -185,6 +190,13 @@ class ReplyWatcher:
                     self.error = AttestationFormatError("the bridge refused the request: %s" % text)
                 return True
         return False
+
+
+def fetch_if_bridged(connection: streamer.PrinterConnection, challenge: bytes, **options):
+    """fetch() when the printer is behind an attesting bridge; None for a plain printer, which prints as before."""
+    if not is_bridge(connection.capabilities):
+        return None
+    return fetch(connection, challenge, **options)
 
 
 def fetch(

@@ -53,9 +53,9 @@ def test_a_whole_job_through_the_bridge_once_each_with_verified_attestations(tmp
             assert connection.firmware["FIRMWARE_NAME"] == "Marlin 2.1.2.1 (virtual)"
             assert attestation.is_bridge(connection.capabilities)
             first, second = attestation.new_challenge(), attestation.new_challenge()
-            start = attestation.fetch(connection, first)
+            start = attestation.fetch_if_bridged(connection, first)
             report = streamer.stream(connection, iter(job))
-            end = attestation.fetch(connection, second)
+            end = attestation.fetch_if_bridged(connection, second)
         finally:
             connection.close()
     assert report.outcome == marlin.DONE, report
@@ -69,6 +69,9 @@ def test_a_whole_job_through_the_bridge_once_each_with_verified_attestations(tmp
     assert evidence["layers"] > 10 and evidence["e_um"] > 0
     with pytest.raises(attestation.AttestationInvalid):
         attestation.verify(end, KEY, second, last=(end.boot, end.seq))  # the same attestation, replayed
+    record = attestation.as_record(start, end)
+    assert attestation.parse(record["start"]).counters() == start.counters()
+    assert record["bridge_id"] == start.bridge_id
 
 
 def test_an_unpaired_bridge_still_forwards_and_says_why_it_cannot_attest(tmp_path):
@@ -89,6 +92,7 @@ def test_a_printer_without_a_bridge_is_left_alone(tmp_path):
         connection = streamer.connect(printer.path, bauds=(250000,))
         try:
             assert not attestation.is_bridge(connection.capabilities)
+            assert attestation.fetch_if_bridged(connection, attestation.new_challenge()) is None
             with pytest.raises(attestation.BridgeUnavailable, match="not behind an attesting bridge"):
                 attestation.fetch(connection, attestation.new_challenge())
             report = streamer.stream(connection, iter([(1, "G28")]))
