@@ -143,6 +143,7 @@ class Bridge:
         self._next_keepalive = None
         self._relink_delay = relink_delay
         self._relink_at = None
+        self._announce_start = False  # after a rebuilt link: tell the box, as a rebooted printer would
         self._out_limit = out_limit
         self._report_interval = 0.0
         self._next_report = None
@@ -173,6 +174,7 @@ class Bridge:
             self._relink_at = None
             self.link = self._link_factory()
             self._progress = None
+            self._announce_start = True
         self._handle(self.link.tick(now))
         if self._forwarded and self._next_keepalive is not None and now >= self._next_keepalive:
             self.box.reply("echo:busy: processing")
@@ -349,6 +351,10 @@ class Bridge:
                 self.capabilities = event.capabilities
                 self._identified = True
                 self.link.start_job()
+                if self._announce_start:
+                    self._announce_start = False
+                    self.box.reset()
+                    self.box.reply("start")
                 self._extrusion = Extrusion()
             elif isinstance(event, marlin.Temperatures):
                 for name in event.readings:

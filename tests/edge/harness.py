@@ -28,6 +28,7 @@ class ScriptedPrinter:
         self.reset_at = None  # job command index after which the printer reboots
         self.halt_at = None  # job command index after which the printer halts (thermal runaway)
         self.silent = False
+        self.silent_at = None  # job command index after which the printer answers nothing until `silent` is reset
         self._out = bytearray()
         self._busy_until = None
         self._waiting_ok = False
@@ -105,6 +106,10 @@ class ScriptedPrinter:
                     self.reset_at = None
                     self.side.reset()
                     self._reply("start")
+                    return
+                if index == self.silent_at:
+                    self.silent_at = None
+                    self.silent = True
                     return
                 if index == self.halt_at:
                     self._reply("Error:Thermal Runaway, system stopped! Heater_ID: 0")

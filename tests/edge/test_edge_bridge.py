@@ -125,6 +125,22 @@ def test_a_halted_printer_fails_the_job_with_its_words():
     assert wire.box.state == marlin.HALTED
 
 
+def test_a_silent_printer_fails_the_job_and_the_bridge_links_again_when_it_is_back():
+    printer = ScriptedPrinter()
+    printer.silent_at = 19  # its ok for command 19 is the last thing it says
+    wire = Wire(printer=printer, step=0.01)
+    wire.connect()
+    ended = wire.print_job(job(100))
+    assert ended.outcome == marlin.FAILED_OUTCOME
+    assert "edge bridge: no answer from the printer" in ended.reason
+    assert wire.bridge.counters.lines == 20 and wire.bridge.counters.resets == 1
+    printer.silent = False  # powered up again
+    printer.side.reset()
+    wire.connect()  # the bridge rebuilt its link and said "start": the box handshakes again
+    assert wire.print_job(job(10)).outcome == marlin.DONE
+    assert wire.bridge.counters.lines == 30
+
+
 def test_an_emergency_stop_reaches_the_printer_at_once():
     wire = Wire()
     wire.connect()
