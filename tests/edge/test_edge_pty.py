@@ -99,3 +99,26 @@ def test_a_printer_without_a_bridge_is_left_alone(tmp_path):
         finally:
             connection.close()
     assert report.outcome == marlin.DONE
+
+
+def test_a_sealed_print_by_mipai_box_goes_through_the_bridge_unchanged(tmp_path):
+    """The box as users run it (`mipai-box print JOB --port BRIDGE`): nothing in the box knows of the bridge."""
+    from tests.box.test_print_command import World
+
+    (tmp_path / "world").mkdir()
+    world = World(tmp_path / "world")
+    job = world.seal("--max-prints", "1", "--printer", "MIP.AI Virtual*")
+    assert world.box("trust", "add", world.designer_public, "--name", "Ada").returncode == 0
+    with bridged_printer(tmp_path) as (port, record):
+        result = world.box("print", job, "--port", port)
+        connection = streamer.connect(port, bauds=(250000,))
+        try:
+            after = attestation.fetch(connection, b"\x33" * 16)
+        finally:
+            connection.close()
+    assert result.returncode == 0, result.stderr
+    assert "done: all lines confirmed by the printer. 6030 lines confirmed" in result.stderr
+    executed = record.read_text().splitlines()
+    assert len(executed) == 6030
+    attestation.verify(after, KEY, b"\x33" * 16)
+    assert after.lines == len(executed)  # what the bridge attests is what the printer ran, line for line
