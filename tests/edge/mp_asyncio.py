@@ -24,12 +24,19 @@ def no_delay(writer) -> None:
     writer.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (Linux's numbers; the unix port names neither)
 
 
-async def read_some(reader, seconds: float):
-    """What arrived within `seconds` (b"" when the peer closed, None when nothing came)."""
-    try:
-        return await asyncio.wait_for(reader.read(256), seconds)
-    except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
-        return None
+async def _ticker(wake) -> None:
+    while True:
+        await asyncio.sleep(0.02)
+        wake.set()
+
+
+async def _intake(reader, feed, wake) -> None:
+    while True:
+        data = await reader.read(256)
+        if not data:
+            return
+        feed(data)
+        wake.set()
 
 
 async def printer_peer(reader, writer, clock, faults: bool) -> None:
@@ -39,50 +46,58 @@ async def printer_peer(reader, writer, clock, faults: bool) -> None:
         printer.corrupt = [7, 30]
         printer.busy = {12: 0.3}
     PEERS["printer"] = printer
+    wake = asyncio.Event()
+    tasks = [asyncio.create_task(_intake(reader, lambda data: printer.receive(data, clock()), wake)),
+             asyncio.create_task(_ticker(wake))]  # fmt: skip
+    PEERS["tasks"] = tasks
     while True:
-        data = await read_some(reader, 0.01)
-        if data == b"":
-            return
-        now = clock()
-        if data:
-            printer.receive(data, now)
-        printer.tick(now)
+        printer.tick(clock())
         out = printer.output()
         if out:
             writer.write(out)
             await writer.drain()
+        await wake.wait()
+        wake.clear()
 
 
 async def box_peer(port: int, count: int, clock) -> tuple:
+    """The box's HostLink on a stream to the bridge: print job(count), then ask for an attestation."""
     reader, writer = await asyncio.open_connection(HOST, port)
     no_delay(writer)
     link = marlin.HostLink(history_lines=64)
     commands = iter(enumerate(job(count), 1))
-    ended = None
-    attestation = None
+    found = {"ended": None, "attestation": None}
+
+    def handle(events) -> None:
+        for event in events:
+            if isinstance(event, marlin.JobEnded):
+                found["ended"] = event
+                link.send_command("M7770 C" + "5a" * 16)
+            elif isinstance(event, marlin.PrinterMessage) and event.text.startswith("MIPAI_ATTEST:"):
+                found["attestation"] = event.text
+
+    wake = asyncio.Event()
+    tasks = [asyncio.create_task(_intake(reader, lambda data: handle(link.receive_data(data, clock())), wake)),
+             asyncio.create_task(_ticker(wake))]  # fmt: skip
     started = False
-    while attestation is None:
-        out = link.data_to_send()
-        if out:
-            writer.write(out)
-            await writer.drain()
-        data = await read_some(reader, 0.005)
-        now = clock()
-        events = link.receive_data(data, now) if data else []
-        events += link.tick(now)
+    while found["attestation"] is None:
+        handle(link.tick(clock()))
         if link.state == marlin.READY and not started:
             started = True
             link.start_job()
         if link.state == marlin.PRINTING:
-            events += hand_over_lines(link, commands)
-        for event in events:
-            if isinstance(event, marlin.JobEnded):
-                ended = event
-                link.send_command("M7770 C" + "5a" * 16)
-            elif isinstance(event, marlin.PrinterMessage) and event.text.startswith("MIPAI_ATTEST:"):
-                attestation = event.text
+            handle(hand_over_lines(link, commands))
+        out = link.data_to_send()
+        if out:
+            writer.write(out)
+            await writer.drain()
+            continue
+        await wake.wait()
+        wake.clear()
+    for task in tasks + PEERS["tasks"]:
+        task.cancel()
     writer.close()
-    return ended, attestation
+    return found["ended"], found["attestation"]
 
 
 PEERS = {}
