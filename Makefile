@@ -51,7 +51,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) bench/out .pytest_cache .ruff_cache .hypothesis $(EDGE_TOOLS) build/edge
+	rm -rf $(VENV) $(BENCH_VENV) bench/out .pytest_cache .ruff_cache .hypothesis $(EDGE_TOOLS) build/edge \
+		tools/edge-check/node_modules
 
 # ---- The edge firmware (docs/edge-firmware.md) -------------------------------------------------------------
 # Type checks against the boards' stubs (pip --target, used as pyright's typeshedPath: CPython's standard library
@@ -71,6 +72,7 @@ $(EDGE_STAMP): $(STAMP) pyproject.toml constraints.txt tools/edge-check/package-
 		--target $(EDGE_TOOLS)/rp2 micropython-rp2-rpi-pico-w-stubs micropython-stdlib-stubs
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
 		--target $(EDGE_TOOLS)/esp32 micropython-esp32-stubs micropython-stdlib-stubs
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
 	cd tools/edge-check && npm ci --no-audit --no-fund --silent
 	@touch $(EDGE_STAMP)
 
