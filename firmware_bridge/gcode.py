@@ -119,14 +119,21 @@ def iter_commands(stream, max_command_bytes: int = MAX_COMMAND_BYTES):
 
 
 def word_value(command: str, letter: str):
-    """The number after `letter` in a command's words ("E" of "G1 X1 E0.5" is 0.5), or None."""
-    for word in command.split()[1:]:
-        if word[0] == letter:
-            try:
-                return float(word[1:])
-            except ValueError:
-                return None
-    return None
+    """The number after `letter` among a command's parameters, or None: 0.5 for "E" of "G1 X1 E0.5" and of
+    "G1X1E0.5" (a firmware reads words run together too)."""
+    at = 1
+    while at < len(command) and (command[at].isdigit() or command[at] == "."):
+        at += 1  # past the code itself (G1, G92, M155)
+    at = command.find(letter, at)
+    if at < 0:
+        return None
+    end = at + 1
+    while end < len(command) and command[end] in "+-.0123456789":
+        end += 1
+    try:
+        return float(command[at + 1 : end])
+    except ValueError:
+        return None
 
 
 def z_of(command: str):

@@ -62,9 +62,9 @@ class Extrusion:
 
     def delta_um(self, command: str) -> int:
         """The E travel of `command` in micrometres (0 for a command that does not extrude)."""
-        head = command[:3]
-        if command[:1] == "G" and (len(command) == 2 or command[2] in " XYZEFIJR"):
-            head = command[:2]
+        head = command.split(" ", 1)[0]
+        if head[:1] == "G" and len(head) > 2 and head[2] in "XYZEFIJR":
+            head = head[:2]  # "G1X10E1": a word run on without spaces
         if head in ("G0", "G1", "G2", "G3"):
             value = gcode.word_value(command, "E")
             if value is None:

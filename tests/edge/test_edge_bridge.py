@@ -6,7 +6,7 @@ Pico's heap (tests/edge/test_edge_micropython.py).
 
 from firmware_bridge import marlin
 from firmware_bridge.edge import attest
-from firmware_bridge.edge.bridge import Bridge
+from firmware_bridge.edge.bridge import Bridge, Extrusion
 from tests.edge.harness import KEY, ScriptedPrinter, Wire, job, job_digest
 from tests.firmware_bridge.expect import of_type
 
@@ -200,6 +200,29 @@ def test_overlong_lines_from_the_box_are_refused_with_a_resend():
     assert out.startswith("Error:Line too long, Last Line: 0\nResend: 1\nok\n"), out
     bridge.box_data(b"X" * 600, 0.0)
     assert bridge.box.rx_overflows == 1
+
+
+def test_extrusion_follows_the_printers_e_mode():
+    extrusion = Extrusion()
+    moves = [
+        ("G1 X1 E2.5", 2500),  # absolute after boot: to 2.5 mm
+        ("G1 X2 E3", 500),
+        ("G1 E2.2", -800),  # a retraction counts negative
+        ("G92 E0", 0),
+        ("G1 X3 E0.4", 400),
+        ("M83", 0),
+        ("G1 X4 E0.4", 400),  # relative now
+        ("G1X5E0.1", 100),
+        ("M829 S1", 0),  # not M82
+        ("G1 X6 E0.1", 100),
+        ("G90", 0),  # absolute again, from the position G92 and the absolute moves left
+        ("G1 X7 E1.4", 1000),
+        ("G10", 0),
+        ("G28 X", 0),
+        ("G1 X8 F1200", 0),
+    ]
+    for command, expected in moves:
+        assert extrusion.delta_um(command) == expected, command
 
 
 def test_bad_keys_are_refused():
