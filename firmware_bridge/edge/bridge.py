@@ -181,7 +181,9 @@ class Bridge:
             self._next_keepalive = now + self._keepalive
         if self._next_report is not None and now >= self._next_report:
             self._next_report = now + self._report_interval
-            self.box.reply(self._temperature_report())
+            report = self._temperature_report()
+            if report:
+                self.box.reply(report)
         self._pump()
 
     def next_deadline(self, now: float) -> float:
@@ -298,7 +300,8 @@ class Bridge:
             for name in _OWN_CAPABILITIES:
                 box.reply("Cap:%s:1" % name)
         elif kind == _M105:
-            box.reply("ok " + self._temperature_report())
+            report = self._temperature_report()
+            box.reply("ok " + report if report else "ok")
             return
         elif kind == _M155:
             seconds = gcode.word_value(command, "S")
@@ -332,7 +335,7 @@ class Bridge:
         for name in names:
             actual, target = readings[name]
             words.append("%s:%.2f /%.2f" % (name, actual, target if target is not None else 0.0))
-        return " ".join(words) if words else "T:0.00 /0.00"
+        return " ".join(words)  # empty until the printer has reported: no made-up temperatures
 
     def _emergency_stop(self) -> None:
         self._handle(self.link.emergency_stop())

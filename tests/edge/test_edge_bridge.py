@@ -193,6 +193,12 @@ def test_temperatures_are_answered_by_the_bridge():
     assert [line for line in lines if line.startswith("ok T:210.00 /210.00 B:60.00 /60.00")], lines
 
 
+def test_no_temperatures_are_made_up_before_the_printer_reports():
+    bridge = Bridge(key=KEY)
+    bridge.box_data(b"M105\n", 0.0)
+    assert bridge.to_box() == b"ok\n"
+
+
 def test_overlong_lines_from_the_box_are_refused_with_a_resend():
     bridge = Bridge(key=KEY)
     bridge.box_data(b"N1 G1 " + b"X1 " * 40 + b"*12\n", 0.0)
