@@ -5,6 +5,7 @@ Feed it bytes with box_data() and printer_data(), call tick() at least every nex
 to_box() and to_printer(). Time is passed in (seconds, any monotonic origin); nothing here touches hardware.
 """
 
+import gc
 from collections import deque
 
 from firmware_bridge import gcode, marlin
@@ -128,7 +129,7 @@ class Bridge:
         self.capabilities = {}
         self._key = key
         self._link_factory = link_factory
-        self.link = link_factory()
+        self.link: marlin.HostLink = link_factory()
         self._identified = False
         self._queue: deque = deque((), queue_size)
         self._queue_size = queue_size
@@ -172,6 +173,8 @@ class Bridge:
         self._clock(now)
         if self._relink_at is not None and now >= self._relink_at:
             self._relink_at = None
+            self.link = None  # type: ignore[assignment]
+            gc.collect()  # the old link's history is garbage now: room for the new one's in one piece
             self.link = self._link_factory()
             self._progress = None
             self._announce_start = True

@@ -5,7 +5,9 @@ another board (an ESP32 has UART1 and UART2 on any pins).
 """
 
 import asyncio
+import sys
 
+import machine
 from machine import UART, Pin
 
 from firmware_bridge.edge import keystore, run
@@ -24,8 +26,14 @@ def _uart(spec, baud: int) -> UART:
 
 
 def main() -> None:
-    bridge = Bridge(key=keystore.load_key(), boot=keystore.next_boot())
-    asyncio.run(run.serve_uarts(bridge, _uart(BOX, BOX_BAUD), _uart(PRINTER, PRINTER_BAUD)))
+    try:
+        bridge = Bridge(key=keystore.load_key(), boot=keystore.next_boot())
+        asyncio.run(run.serve_uarts(bridge, _uart(BOX, BOX_BAUD), _uart(PRINTER, PRINTER_BAUD)))
+    except KeyboardInterrupt:
+        raise  # Ctrl-C on the USB REPL (pairing, deploying) stops the firmware on purpose
+    except Exception as error:  # anything else (a MemoryError in a fragmented heap): start afresh
+        sys.print_exception(error)  # on the USB console, for whoever debugs the board
+        machine.reset()  # BOOT goes up: the verifier sees the restart in the next attestation
 
 
 main()

@@ -129,6 +129,7 @@ class Wire:
         self.step = step
         self.events = []
         self.box_noise = []  # box line numbers to corrupt once on the way to the bridge
+        self.chunk = 0  # when set, what the box sends reaches the bridge this many bytes at a time
         self.to_box = []  # every line the bridge sent the box
 
     def exchange(self) -> list:
@@ -138,7 +139,11 @@ class Wire:
         out = self.box.data_to_send()
         if out:
             out = _corrupt(out, self.box_noise)
-            bridge.box_data(out, now)
+            if self.chunk:
+                for at in range(0, len(out), self.chunk):
+                    bridge.box_data(out[at : at + self.chunk], now)
+            else:
+                bridge.box_data(out, now)
         bridge.tick(now)
         data = bridge.to_printer()
         if data:
