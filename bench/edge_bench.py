@@ -8,7 +8,9 @@
   under 16 KiB, so every pause is a whole collection of this heap; target: none longer than 5 ms;
 - bytes allocated per forwarded line, and gc.mem_free() at the start and end.
 
-These are the unix port's figures on this machine's CPU, not a Pico's: an RP2040 at 133 MHz runs the same
+A collection's time is wall-clock time on a shared machine, so another process can stretch one; the 99th
+percentile and the count over 5 ms show whether the longest is the rule or an outlier. These are the unix
+port's figures on this machine's CPU, not a Pico's: an RP2040 at 133 MHz runs the same
 bytecode many times slower. `--lines N` (default 100,000).
 """
 
@@ -62,6 +64,10 @@ def main() -> None:
                  "target": "", "met": ""})  # fmt: skip
     rows.append({"what": "longest collection", "value": "%.3f ms" % longest, "target": "<= 5 ms",
                  "met": "yes" if longest <= 5 else "NO"})  # fmt: skip
+    rows.append({"what": "99th percentile of collections", "value": "<= %s ms" % figures["gc_p99_ms"], "target": "",
+                 "met": ""})  # fmt: skip
+    rows.append({"what": "collections longer than 5 ms", "value": figures["gc_over_5ms"], "target": "0",
+                 "met": "yes" if figures["gc_over_5ms"] == "0" else "NO"})  # fmt: skip
     rows.append({"what": "mean collection", "value": "%s ms" % figures["gc_mean_ms"], "target": "", "met": ""})
     rows.append({"what": "allocated per line", "value": "%s bytes" % figures["gc_bytes_per_line"], "target": "",
                  "met": ""})  # fmt: skip

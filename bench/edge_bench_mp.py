@@ -113,7 +113,8 @@ def gc_pauses(count: int) -> None:
     run.connect()
     gc.collect()
     low = 16 * 1024
-    stats = {"free": gc.mem_free(), "allocated": 0, "collections": 0, "max_us": 0, "total_us": 0}
+    stats = {"free": gc.mem_free(), "allocated": 0, "collections": 0, "max_us": 0, "total_us": 0, "over_5ms": 0}
+    histogram = [0] * 101  # pauses in 0.1 ms steps; the last holds 10 ms and more
 
     def check() -> None:
         free = gc.mem_free()
@@ -126,6 +127,9 @@ def gc_pauses(count: int) -> None:
             stats["total_us"] += pause
             if pause > stats["max_us"]:
                 stats["max_us"] = pause
+            if pause > 5000:
+                stats["over_5ms"] += 1
+            histogram[min(pause // 100, 100)] += 1
             free = gc.mem_free()
         stats["free"] = free
 
@@ -140,17 +144,27 @@ def gc_pauses(count: int) -> None:
     print("gc_collections=%d" % collections)
     print("gc_max_ms=%.3f" % (stats["max_us"] / 1000))
     print("gc_mean_ms=%.3f" % (stats["total_us"] / collections / 1000 if collections else 0.0))
+    print("gc_over_5ms=%d" % stats["over_5ms"])
+    seen = 0
+    for step in range(101):
+        seen += histogram[step]
+        if seen * 100 >= collections * 99:
+            print("gc_p99_ms=%.1f" % ((step + 1) / 10))
+            break
     print("gc_bytes_per_line=%.1f" % (stats["allocated"] / count))
     print("mem_free_start=%d" % start_free)
     print("mem_free_end=%d" % gc.mem_free())
 
 
-count = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-which = sys.argv[2] if len(sys.argv) > 2 else "all"
-if which in ("all", "throughput"):
-    throughput("lean", LeanPrinter(), count)
-    throughput("marlin", ScriptedPrinter(), count)
-if which in ("all", "asyncio"):
-    asyncio_throughput(count // 5)
-if which in ("all", "gc"):
-    gc_pauses(count)
+def main(count: int, which: str) -> None:
+    if which in ("all", "throughput"):
+        throughput("lean", LeanPrinter(), count)
+        throughput("marlin", ScriptedPrinter(), count)
+    if which in ("all", "asyncio"):
+        asyncio_throughput(count // 5)
+    if which in ("all", "gc"):
+        gc_pauses(count)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100000, sys.argv[2] if len(sys.argv) > 2 else "all")
