@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean edge-check edge-deploy
 
 # Debian's own Python keeps venv in a separate package; install it when it is missing.
 define make_venv
@@ -39,7 +39,7 @@ run: $(STAMP)
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
 # real Mosquitto on loopback.
-test: $(STAMP) $(NPM_STAMP)
+test: $(STAMP) $(NPM_STAMP) edge-check
 	@command -v chromium >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } || \
 		{ apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mosquitto; }
@@ -52,10 +52,52 @@ bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/fleet_bench.py
 	$(BIN)/python bench/chain_bench.py
 	$(BIN)/python bench/verify_bench.py
+	$(BIN)/python bench/edge_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) node_modules bench/out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) node_modules bench/out .pytest_cache .ruff_cache .hypothesis $(EDGE_TOOLS) build/edge \
+		tools/edge-check/node_modules
+
+# ---- The edge firmware (docs/edge-firmware.md) -------------------------------------------------------------
+# Type checks against the boards' stubs (pip --target, used as pyright's typeshedPath: CPython's standard library
+# would shadow them), every firmware file compiled by mpy-cross for the RP2040's Cortex-M0+, and the firmware's
+# tests run on those compiled files by the MicroPython unix port with a Pico's heap.
+EDGE_TOOLS := .edge-tools
+EDGE_STAMP := $(EDGE_TOOLS)/.installed
+EDGE_BUILD := build/edge
+EDGE_SOURCES := firmware_bridge/__init__.py firmware_bridge/gcode.py firmware_bridge/replies.py firmware_bridge/marlin.py \
+	$(wildcard firmware_bridge/edge/*.py)
+EDGE_HEAP := 160K
+
+$(EDGE_STAMP): $(STAMP) pyproject.toml constraints.txt tools/edge-check/package-lock.json
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench,chain,edge]'
+	rm -rf $(EDGE_TOOLS)/rp2 $(EDGE_TOOLS)/esp32
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
+		--target $(EDGE_TOOLS)/rp2 micropython-rp2-rpi-pico-w-stubs micropython-stdlib-stubs
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
+		--target $(EDGE_TOOLS)/esp32 micropython-esp32-stubs micropython-stdlib-stubs
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	cd tools/edge-check && npm ci --no-audit --no-fund --silent
+	@touch $(EDGE_STAMP)
+
+edge-check: $(EDGE_STAMP)
+	tools/edge-check/node_modules/.bin/pyright -p tools/edge-check/pyright-rp2.json
+	tools/edge-check/node_modules/.bin/pyright -p tools/edge-check/pyright-esp32.json
+	rm -rf $(EDGE_BUILD)
+	@for source in $(EDGE_SOURCES); do mkdir -p $(EDGE_BUILD)/$$(dirname $$source) && \
+		$(BIN)/mpy-cross -march=armv6m -o $(EDGE_BUILD)/$${source%.py}.mpy $$source || exit 1; done
+	@echo "mpy-cross -march=armv6m: $$(find $(EDGE_BUILD) -name '*.mpy' | wc -l) files, $$(cat $$(find $(EDGE_BUILD) -name '*.mpy') | wc -c) bytes"
+	cd $(EDGE_BUILD) && MICROPYPATH=.frozen:$(CURDIR) $(CURDIR)/$(BIN)/micropython -X heapsize=$(EDGE_HEAP) \
+		$(CURDIR)/tests/micropython_runner.py tests.edge.test_edge_bridge tests.edge.mp_vectors
+	cd $(EDGE_BUILD) && MICROPYPATH=.frozen:$(CURDIR) $(CURDIR)/$(BIN)/micropython -X heapsize=$(EDGE_HEAP) \
+		$(CURDIR)/tests/micropython_runner.py tests.edge.mp_asyncio
+
+# make edge-deploy PORT=/dev/ttyACM0: the compiled firmware and main.py onto a board with MicroPython.
+edge-deploy: edge-check
+	@test -n "$(PORT)" || { echo "usage: make edge-deploy PORT=/dev/ttyACM0" >&2; exit 2; }
+	rm -f $(EDGE_BUILD)/firmware_bridge/edge/main.mpy
+	$(BIN)/mpremote connect $(PORT) cp -r $(EDGE_BUILD)/firmware_bridge : + cp firmware_bridge/edge/main.py :main.py + reset

@@ -111,6 +111,24 @@ def iter_commands(stream, max_command_bytes: int = MAX_COMMAND_BYTES):
             yield line_number, command
 
 
+def word_value(command: str, letter: str):
+    """The number after `letter` among a command's parameters, or None: 0.5 for "E" of "G1 X1 E0.5" and of
+    "G1X1E0.5" (a firmware reads words run together too)."""
+    at = 1
+    while at < len(command) and (command[at].isdigit() or command[at] == "."):
+        at += 1  # past the code itself (G1, G92, M155)
+    at = command.find(letter, at)
+    if at < 0:
+        return None
+    end = at + 1
+    while end < len(command) and command[end] in "+-.0123456789":
+        end += 1
+    try:
+        return float(command[at + 1 : end])
+    except ValueError:
+        return None
+
+
 def z_of(command: str):
     """The Z coordinate a G0/G1 move sets, or None."""
     if command[:2] not in ("G0", "G1") or " Z" not in command:

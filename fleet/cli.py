@@ -12,7 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from fleet import record_text
+from fleet import edge_command, record_text
 from fleet.ca import OPERATOR_PREFIX, VERIFIER_PREFIX, CAError, FleetCA
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import enrolment
@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--timeout", type=int, default=30)
     _broker(cmd)
     cmd.set_defaults(run=run_cmd)
+    edge_command.add_parser(sub)
     return parser
 
 
