@@ -50,7 +50,7 @@ TARBALL=$BUILD/cache/debs-$PACKAGES_KEY.tgz
 if [ ! -s "$TARBALL" ]; then
     step "packages: downloading Debian $SUITE arm64 (main, non-free-firmware) for the package list"
     MIRROR=$(debian_mirror)
-    rm -rf "$BUILD/tmp-debs" "$TARBALL.part"
+    rm -rf "$BUILD/tmp-debs" "$BUILD"/cache/debs-*.tgz*
     debootstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware --include="$PACKAGES" \
         --make-tarball="$TARBALL.part" "$SUITE" "$BUILD/tmp-debs" "$MIRROR" >"$BUILD/debootstrap-download.log" 2>&1 \
         || die "debootstrap could not download the packages (is the Debian archive reachable?): see $BUILD/debootstrap-download.log"
@@ -60,7 +60,7 @@ if [ ! -s "$TARBALL" ]; then
 fi
 
 # --- 2. base: second stage under qemu-user, then the appliance settings; keyed by the exact .debs -------------
-BASE_KEY=$( { tar tzf "$TARBALL" | grep '\.deb$' | sort; sha256sum "$HERE/chroot/base.sh" "$HERE/chroot/dpkg-excludes" "$HERE/lib.sh"; } \
+BASE_KEY=$( { tar tzf "$TARBALL" | grep '\.deb$' | sort; cat "$HERE/chroot/base.sh" "$HERE/chroot/dpkg-excludes"; } \
     | sha256sum | cut -c1-16)
 BASE=$BUILD/cache/base-$BASE_KEY
 if [ ! -e "$BASE/.complete" ]; then
@@ -81,7 +81,8 @@ if [ ! -e "$BASE/.complete" ]; then
     second=$!
     while kill -0 "$second" 2>/dev/null; do
         sleep 20
-        kill -0 "$second" 2>/dev/null && say "  ... $(grep -c '^I: \(Unpacking\|Configuring\)' "$BUILD/debootstrap-second.log" || true) packages handled"
+        kill -0 "$second" 2>/dev/null && say "  ... $(grep -c '^Status: install ok installed' \
+            "$BASE/var/lib/dpkg/status" 2>/dev/null || true) of $(tar tzf "$TARBALL" | grep -c '\.deb$') packages installed"
     done
     wait "$second" || die "debootstrap's second stage failed: see $BUILD/debootstrap-second.log"
     # The device's own apt sources: the archive this build used, with the firmware component.
@@ -107,8 +108,14 @@ DEPS_KEY=$(cat "$REPO/constraints.txt" "$REPO/pyproject.toml" | sha256sum | cut 
 DEPS=$BUILD/cache/deps-$DEPS_KEY
 if [ ! -e "$DEPS/.complete" ]; then
     rm -rf "$DEPS" && mkdir -p "$DEPS"
-    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: --platform manylinux_2_36_aarch64 \
-        --python-version 3.11 --implementation cp --abi cp311 -c "$REPO/constraints.txt" -d "$DEPS" "$APP_WHEEL" \
+    # Bookworm has glibc 2.36 and CPython 3.11: every manylinux tag up to 2_36, cp311 or abi3 or pure.
+    platforms=()
+    for tag in manylinux_2_36 manylinux_2_35 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux2014; do
+        platforms+=(--platform "${tag}_aarch64")
+    done
+    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: "${platforms[@]}" \
+        --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
+        -c "$REPO/constraints.txt" -d "$DEPS" "$APP_WHEEL" \
         >"$BUILD/deps.log" 2>&1 || die "no aarch64 wheels for the box's pinned dependencies (PyPI reachable?): see $BUILD/deps.log"
     rm -f "$DEPS"/mipai_box-*.whl
     touch "$DEPS/.complete"
@@ -151,7 +158,9 @@ unit: sectors
 start=$BOOT_START, size=$(( BOOT_MIB * 2048 )), type=c, bootable
 start=$ROOT_START, type=83
 TABLE
-mkfs.fat -F 32 -n MIPAI-BOOT --offset "$BOOT_START" "$IMG" $(( BOOT_MIB * 1024 )) >/dev/null
+# One sector a cluster: enough clusters for FAT32 on 256 MiB.
+mkfs.fat -F 32 -s 1 -n MIPAI-BOOT --offset "$BOOT_START" "$IMG" $(( BOOT_MIB * 1024 )) >/dev/null 2>&1 \
+    || die "mkfs.fat could not write the boot partition"
 MTOOLS_SKIP_CHECK=1 mcopy -i "$IMG@@$(( BOOT_START * 512 ))" -s -Q "$BOOTFILES"/* ::/
 mkfs.ext4 -q -F -L mipai-root -d "$ROOT" -E offset=$(( ROOT_START * 512 )) "$IMG" "${ROOT_MIB}M" \
     || die "mkfs.ext4 could not write the root file system"

@@ -73,7 +73,8 @@ in_arm64_root() {
             mount --rbind /dev "$ROOT/dev"
             mount --rbind /sys "$ROOT/sys"
             mount -t tmpfs -o mode=755 tmpfs "$ROOT/run"
-            exec chroot "$ROOT" "$@"' in-arm64-root "$@" &
+            exec chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@"' \
+            in-arm64-root "$@" &
     pid=$!
     # Root of the host may map any ids into the new user namespace: ids 0-65535 onto themselves.
     for _ in $(seq 50); do

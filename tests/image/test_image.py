@@ -211,7 +211,7 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
         assert keygen.returncode == 0, keygen.stderr
         job = str(booted.dir / "vase.mipjob")
         sealed = run("mipai-seal", "seal", SAMPLE, "--to", recipient, "--key", str(designer), "--expires",
-                     "2099-12-31", "-o", job)  # fmt: skip
+                     "2099-12-31", "--max-prints", "3", "-o", job)  # fmt: skip
         assert sealed.returncode == 0, sealed.stderr
         booted.ssh("runuser -u mipai -- /opt/mipai-box/bin/mipai-box trust add %s --name Ada "
                    "--data-dir /var/lib/mipai-box" % keygen.stdout.strip())  # fmt: skip
