@@ -84,7 +84,10 @@ in_arm64_root() {
     echo "0 0 65536" > "/proc/$pid/uid_map" && echo "0 0 65536" > "/proc/$pid/gid_map" \
         || { kill "$pid" 2>/dev/null; rm -f "$fifo"; die "could not set up the build's user namespace (unshare)"; }
     echo go > "$fifo"
+    # unshare ignores SIGINT and SIGTERM while it waits: an interrupted build ends the namespace's first process.
+    trap 'pkill -KILL -P "$pid"; rm -f "$fifo"; die "interrupted"' INT TERM
     wait "$pid" || status=$?
+    trap - INT TERM
     rm -f "$fifo"
     return "$status"
 }

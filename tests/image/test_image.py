@@ -250,11 +250,17 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
     sys.stdout.write("\nimage test figures\n" + "".join("  %-*s  %s\n" % (width, k, v) for k, v in figures.items()))
 
     # Every line of the job reached the printer exactly once, in order (the watermark moves X by 1 µm on a few).
+    # Known weakness: a few of the printer's own lines (its banner, an `ok`) come back to it before the job, echoed
+    # by the VM's tty while the box opens the port; they are counted in the figures, and the job must follow them.
     record = booted.record.read_text().splitlines()
+    echoed = record.index(original[0])
+    assert echoed < 40, "more than the printer's banner came back before the job: %r" % record[:echoed]
+    record = record[echoed:]
     assert len(record) == len(original)
     assert sum(a != b for a, b in zip(original, record, strict=True)) < len(original) // 16
     assert all(a.split()[0] == b.split()[0] for a, b in zip(original, record, strict=True))
     summary = json.loads(booted.summary.read_text())
-    assert summary["job_commands"] == len(original) and not summary["halted"]
+    assert summary["job_commands"] == len(original) + echoed and not summary["halted"]
+    sys.stdout.write("  %-*s  %s\n" % (width, "echoed_lines_before_job", echoed))
     scrubbed = fat(booted.disk, booted.boot, "mtype", "::/mipai.toml")
     assert "applied" in scrubbed and TOKEN not in scrubbed and "[ssh]" not in scrubbed
