@@ -101,3 +101,27 @@ edge-deploy: edge-check
 	@test -n "$(PORT)" || { echo "usage: make edge-deploy PORT=/dev/ttyACM0" >&2; exit 2; }
 	rm -f $(EDGE_BUILD)/firmware_bridge/edge/main.mpy
 	$(BIN)/mpremote connect $(PORT) cp -r $(EDGE_BUILD)/firmware_bridge : + cp firmware_bridge/edge/main.py :main.py + reset
+
+
+# --- The SD-card image (image/; as root): Debian bookworm arm64 with the box, and its boot test under QEMU. -----
+IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_FILE := dist/mipai-box-$(IMAGE_VERSION)-arm64.img.zst
+IMAGE_SOURCES := $(shell find image box fleet secure_print chain_client provisioning firmware_bridge console wire \
+	-type f -not -name '*.pyc' 2>/dev/null) pyproject.toml constraints.txt
+
+.PHONY: image image-test image-clean
+image: $(IMAGE_FILE)
+
+$(IMAGE_FILE): $(IMAGE_SOURCES)
+	bash image/build.sh
+
+# Boots the image in qemu-system-aarch64 -M virt, sets it up in Chromium and prints through its serial port.
+image-test: $(STAMP) $(IMAGE_FILE)
+	@command -v qemu-system-aarch64 >/dev/null && command -v mcopy >/dev/null && command -v chromium >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		qemu-system-arm mtools zstd chromium openssh-client; }
+	MIPAI_IMAGE_TEST=1 $(BIN)/python -m pytest -x -q -s -p no:cacheprovider tests/image
+
+# The image's caches (downloaded packages, the configured base system) and outputs.
+image-clean:
+	rm -rf build/image dist

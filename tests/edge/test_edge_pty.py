@@ -103,7 +103,7 @@ def test_a_printer_without_a_bridge_is_left_alone(tmp_path):
 
 def test_a_sealed_print_by_mipai_box_goes_through_the_bridge_unchanged(tmp_path):
     """The box as users run it (`mipai-box print JOB --port BRIDGE`): nothing in the box knows of the bridge."""
-    from tests.box.test_print_command import World
+    from tests.users import World
 
     (tmp_path / "world").mkdir()
     world = World(tmp_path / "world")
