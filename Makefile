@@ -69,7 +69,7 @@ clean:
 EDGE_TOOLS := .edge-tools
 EDGE_STAMP := $(EDGE_TOOLS)/.installed
 EDGE_BUILD := build/edge
-EDGE_SOURCES := firmware_bridge/__init__.py firmware_bridge/gcode.py firmware_bridge/replies.py firmware_bridge/marlin.py \
+EDGE_SOURCES := firmware_bridge/__init__.py firmware_bridge/errors.py firmware_bridge/gcode.py firmware_bridge/replies.py firmware_bridge/marlin.py \
 	$(wildcard firmware_bridge/edge/*.py)
 EDGE_HEAP := 160K
 
