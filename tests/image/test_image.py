@@ -19,10 +19,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from tests.box.test_print_command import SAMPLE, run
 
 from firmware_bridge import gcode
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from tests.users import SAMPLE, run
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1500)]
 
