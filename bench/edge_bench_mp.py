@@ -118,8 +118,8 @@ def gc_pauses(count: int) -> None:
 
     def check() -> None:
         free = gc.mem_free()
+        stats["allocated"] += stats["free"] - free
         if free < low:
-            stats["allocated"] += stats["free"] - free
             started = time.ticks_us()
             gc.collect()
             pause = time.ticks_diff(time.ticks_us(), started)

@@ -4,6 +4,7 @@ MODULE is a dotted name such as tests.firmware_bridge.test_core_link. Every func
 test_ is called; the last line says how many passed and failed, and the exit status is 1 on any failure.
 """
 
+import gc
 import sys
 
 
@@ -16,6 +17,7 @@ def run_module(name):
         if not attribute.startswith("test_"):
             continue
         test = getattr(module, attribute)
+        gc.collect()  # each test starts from a swept heap, so results do not depend on the order of tests
         try:
             test()
         except Exception as error:  # report every failure, then go on with the next test
