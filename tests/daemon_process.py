@@ -22,6 +22,15 @@ class Daemon:
         self.process = None
         self.env = None
 
+    def on_broker(self, port: int, operators=(), verifiers=()) -> "Daemon":
+        """Adds a `[fleet]` section: the broker on loopback `port`, and the keys the box trusts there."""
+        quoted = ", ".join('"%s"' % key.public_text for key in operators)
+        trusted = ", ".join('"%s"' % key.public_text for key in verifiers)
+        with open(self.config, "a") as config:
+            config.write('[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = %d\nidle_telemetry_seconds = 5\n'
+                         "operators = [%s]\nverifiers = [%s]\n" % (port, quoted, trusted))  # fmt: skip
+        return self
+
     def start(self) -> "Daemon":
         self.process = subprocess.Popen(
             [

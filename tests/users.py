@@ -12,7 +12,12 @@ SAMPLE = str(resources.files("firmware_bridge.samples").joinpath("vase.gcode"))
 
 
 def run(program: str, *args: str, env=None, cwd=None, timeout: float = 180) -> subprocess.CompletedProcess:
-    module = {"mipai-box": "box.cli", "mipai-seal": "secure_print.seal_cli"}[program]
+    module = {
+        "mipai-box": "box.cli",
+        "mipai-seal": "secure_print.seal_cli",
+        "mipai-fleet": "fleet.cli",
+        "mipai-chain": "chain_client.cli",
+    }[program]
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,

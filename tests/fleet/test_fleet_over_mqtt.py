@@ -8,8 +8,6 @@ import itertools
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
@@ -21,19 +19,10 @@ from fleet.telemetry_check import TelemetryCheck
 from secure_print.signer_key import SignerKey
 from tests.daemon_process import Daemon, job_row, wait_for
 from tests.mosquitto import Listener, Mosquitto
-from tests.users import World
+from tests.users import World, run
 from wire import canonical, command_gate, envelope, keytext, topics
 
 BOX_TOPICS = "%s/+/#" % topics.PREFIX
-
-
-@pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "broker"
-    directory.mkdir()
-    mosquitto = Mosquitto(directory).start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture
@@ -41,17 +30,8 @@ def operator():
     return SignerKey.generate(keytext.OPERATOR)
 
 
-@pytest.fixture
-def world(trusted_world):
-    return trusted_world
-
-
 def fleet_daemon(world: World, broker: Mosquitto, printer_path: str, operator: SignerKey) -> Daemon:
-    daemon = Daemon(world, printer_path)
-    with open(daemon.config, "a") as config:
-        config.write('[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = %d\nidle_telemetry_seconds = 5\n'
-                     'operators = ["%s"]\n' % (broker.port, operator.public_text))  # fmt: skip
-    return daemon
+    return Daemon(world, printer_path).on_broker(broker.port, operators=[operator])
 
 
 def outbox_count(world: World) -> int:
@@ -326,10 +306,6 @@ def test_malformed_payloads_are_refused_and_the_agent_keeps_going(world, broker,
             assert daemon.stop() == 0
 
 
-def fleet_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True, text=True, timeout=90)
-
-
 @pytest.mark.timeout(300)
 def test_the_operator_command_line_configures_dispatches_and_watches(world, broker, operator, tmp_path):
     key_file = tmp_path / "op.key"
@@ -340,8 +316,8 @@ def test_the_operator_command_line_configures_dispatches_and_watches(world, brok
         try:
             wait_for(lambda: "connected to broker" in daemon.log.read_text(), "the agent to connect")
             events = Listener(broker, [topics.topic(world.box_id, topics.EVENT)], "config-events")
-            material = fleet_cli("cmd", world.box_id, "config.set", "printer.material=petg", "--key", str(key_file),
-                                 *port)  # fmt: skip
+            signed = ["--key", str(key_file), *port]
+            material = run("mipai-fleet", "cmd", world.box_id, "config.set", "printer.material=petg", *signed)
             assert material.returncode == 0 and "succeeded: set printer.material" in material.stdout, material
             fresh = Listener(broker, [topics.topic(world.box_id, topics.CONFIG_REPORTED)], "fresh-reader")
 
@@ -359,19 +335,19 @@ def test_the_operator_command_line_configures_dispatches_and_watches(world, brok
 
             wait_for(config_event, "the config event", timeout=10)
             events.close()
-            bad = fleet_cli("cmd", world.box_id, "config.set", "printer.port=/dev/x", "--key", str(key_file), *port)
+            bad = run("mipai-fleet", "cmd", world.box_id, "config.set", "printer.port=/dev/x", *signed)
             assert bad.returncode == 1 and "cannot be set remotely" in bad.stdout
             job = world.seal("--max-prints", "5")
-            none_fits = fleet_cli("dispatch", job, "--any", "--material", "PLA", "--key", str(key_file), *port)
+            none_fits = run("mipai-fleet", "dispatch", job, "--any", "--material", "PLA", "--key", str(key_file), *port)
             assert none_fits.returncode == 3 and "no online, idle box fits" in none_fits.stdout
-            sent = fleet_cli("dispatch", job, "--any", "--material", "PETG", "--key", str(key_file), *port)
+            sent = run("mipai-fleet", "dispatch", job, "--any", "--material", "PETG", "--key", str(key_file), *port)
             assert sent.returncode == 0 and world.box_id in sent.stdout and "queued as job 1" in sent.stdout, sent
             wait_for(lambda: job_row(world)["state"] == "done", "the dispatched job to print", timeout=120)
-            watched = fleet_cli("watch", world.box_id, "--seconds", "7", *port)
+            watched = run("mipai-fleet", "watch", world.box_id, "--seconds", "7", *port)
             assert watched.returncode == 0, watched.stdout
             assert "status: online" in watched.stdout and "sample" in watched.stdout and " °C" in watched.stdout
             assert "records verified, 0 duplicates not counted, 0 missing" in watched.stdout
-            table = fleet_cli("boxes", *port).stdout
+            table = run("mipai-fleet", "boxes", *port).stdout
             assert any(line.startswith(world.box_id) and " yes " in line for line in table.splitlines()), table
             assert table.splitlines()[0].split()[:2] == ["box", "name"]
         finally:

@@ -16,11 +16,10 @@ from box.jobs.store import Store
 from chain_client import verifier  # the network's side, in the test only: box code never imports it
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from secure_print.signer_key import SignerKey
-from tests.box.web.test_web import CHROMIUM, _set_up_and_log_in
+from tests.browser import launch, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
-from tests.fleet.test_fleet_over_mqtt import fleet_cli
 from tests.mosquitto import Listener, Mosquitto
-from tests.users import World
+from tests.users import World, run
 from wire import keytext, receipt, topics
 from wire.record_chain import GENESIS
 
@@ -28,30 +27,12 @@ BOX_TOPICS = "%s/+/#" % topics.PREFIX
 
 
 @pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "broker"
-    directory.mkdir()
-    mosquitto = Mosquitto(directory).start()
-    yield mosquitto
-    mosquitto.stop()
-
-
-@pytest.fixture
 def verifier_key():
     return SignerKey.generate(keytext.NETWORK)
 
 
-@pytest.fixture
-def world(trusted_world):
-    return trusted_world
-
-
 def receipt_daemon(world: World, broker: Mosquitto, printer_path: str, verifier_key: SignerKey) -> Daemon:
-    daemon = Daemon(world, printer_path)
-    with open(daemon.config, "a") as config:
-        config.write('[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = %d\nidle_telemetry_seconds = 5\n'
-                     'verifiers = ["%s"]\n' % (broker.port, verifier_key.public_text))  # fmt: skip
-    return daemon
+    return Daemon(world, printer_path).on_broker(broker.port, verifiers=[verifier_key])
 
 
 def messages(listener: Listener, name: str) -> list:
@@ -179,7 +160,7 @@ def stored_rewards(world: World) -> list:
         store.close()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@needs_chromium
 @pytest.mark.timeout(120)
 def test_the_dashboard_and_fleet_table_show_only_a_trusted_verifiers_rewards_report(world, broker, verifier_key):
     stranger = SignerKey.generate(keytext.NETWORK)
@@ -195,9 +176,9 @@ def test_the_dashboard_and_fleet_table_show_only_a_trusted_verifiers_rewards_rep
         assert (kept["seq"], kept["report"]["earned"], kept["report"]["paid"]) == (3, 7 * 10**18, 35 * 10**17)
         assert kept["key_id"] == receipt.verifier_key_id(verifier_key.public_bytes)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = launch(playwright)
             page = browser.new_page()
-            _set_up_and_log_in(page, "http://127.0.0.1:%d" % daemon.http_port)
+            set_up_and_log_in(page, "http://127.0.0.1:%d" % daemon.http_port)
             expect(page.locator("#earned")).to_have_text("7 3DP")
             expect(page.locator("#paid")).to_have_text("3.5 3DP")
             expect(page.locator("#pending")).to_have_text("3.5 3DP")
@@ -206,7 +187,7 @@ def test_the_dashboard_and_fleet_table_show_only_a_trusted_verifiers_rewards_rep
             browser.close()
         port = ("--broker-port", str(broker.port))
         for key, shown in ((verifier_key, "7 3DP"), (stranger, "-")):  # the operator's table: trusted reports only
-            table = fleet_cli("boxes", "--verifier", key.public_text, *port).stdout
+            table = run("mipai-fleet", "boxes", "--verifier", key.public_text, *port).stdout
             (line,) = [line for line in table.splitlines() if line.startswith(world.box_id)]
             assert line.split()[-1 if shown == "-" else -2 :] == shown.split(), table
     finally:

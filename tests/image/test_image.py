@@ -9,7 +9,6 @@ Measured and printed: boot time to the setup page, the daemon's idle RSS inside 
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,13 +21,12 @@ import pytest
 
 from firmware_bridge import gcode
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from tests.browser import PASSWORD, launch, needs_chromium
 from tests.users import SAMPLE, run
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1500)]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PASSWORD = "correct horse battery"
 TOKEN = "enrol-4f1d2c9e-secret"
 BOOT_TIMEOUT = 300.0  # seconds; the target is 60 on this machine
 FIGURES = os.path.join(REPO, "build", "image", "image-test-figures.json")
@@ -168,7 +166,7 @@ def booted(tmp_path):
         vm.stop()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make image-test installs it)")
+@needs_chromium
 def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(booted):
     from playwright.sync_api import expect, sync_playwright
 
@@ -186,7 +184,7 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
     assert "User=mipai" in unit and "NoNewPrivileges=yes" in unit and "ProtectSystem=strict" in unit
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = launch(playwright)
         page = browser.new_page()
         page.set_default_timeout(60_000)
         page.goto(booted.url)

@@ -5,7 +5,6 @@ import datetime
 import json
 import os
 import re
-import shutil
 import urllib.error
 import urllib.request
 
@@ -15,19 +14,18 @@ from playwright.sync_api import expect, sync_playwright
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.ca import FleetCA
 from provisioning import device_names
+from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
 from tests.provisioning.test_provisioning import STAND_IN
 from tests.users import SAMPLE, World
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PASSWORD = "correct horse battery"
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+pytestmark = needs_chromium
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 
@@ -179,20 +177,10 @@ def _multipart(fields: list) -> tuple:
     return body, "multipart/form-data; boundary=%s" % boundary
 
 
-def _set_up_and_log_in(page, url: str) -> None:
-    page.goto(url + "/setup")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=confirmation]", PASSWORD)
-    page.click("#finish-setup")
-    page.goto(url + "/login")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#log-in")
-
-
 def test_slicers_send_jobs_through_the_octoprint_api(box, browser):
     world = box.world
     page = browser.new_page()
-    _set_up_and_log_in(page, box.url)
+    set_up_and_log_in(page, box.url)
     page.click("#new-api-key")
     key = page.locator("#api-key").inner_text()
     assert len(key) >= 24
@@ -230,7 +218,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, browser):
         try:
             url = "http://127.0.0.1:%d" % daemon.http_port
             page = browser.new_page()
-            _set_up_and_log_in(page, url)
+            set_up_and_log_in(page, url)
             for name, content, problem in (
                 ("huge.mipjob", b"MIPJOB" + bytes(2 * 1024 * 1024), "larger than the spool's limit"),
                 ("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "not G-code a printer accepts"),
@@ -291,7 +279,7 @@ def test_the_dashboard_enrols_the_box_with_a_fleet_ca(box, browser, tmp_path):
     ca = FleetCA.init(str(tmp_path / "ca"), "test fleet", now)
     other = FleetCA.init(str(tmp_path / "other-ca"), "other fleet", now)
     page = browser.new_page()
-    _set_up_and_log_in(page, box.url)
+    set_up_and_log_in(page, box.url)
     expect(page.locator("#fleet-state")).to_have_text("Not enrolled in a fleet.")
     page.fill("#enrolment-token", "x" * 200)
     page.click("#enrolment-request")
