@@ -6,7 +6,6 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -18,11 +17,10 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from fleet.ca import CAError, FleetCA
 from provisioning import enrolment, identity
 from tests.daemon_process import Daemon, wait_for
+from tests.fleet.mutual_tls import NOW, TlsClient, box_files
 from tests.mosquitto import RUN_AS, Mosquitto, free_port
 from tests.users import World
 from wire import topics
-
-NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 
 
 @pytest.fixture
@@ -69,37 +67,6 @@ def test_a_box_is_enrolled_under_its_own_identity_only(ca, tmp_path):
     other = FleetCA.init(str(tmp_path / "other-ca"), "other", NOW)
     with pytest.raises(enrolment.EnrolmentError, match="not issued by that fleet CA"):
         enrolment.check_certificate(box_a, certificate, other.certificate.public_bytes(serialization.Encoding.PEM))
-
-
-class TlsClient:
-    def __init__(self, port: int, ca_file: str, cert: str, key: str, name: str) -> None:
-        self.messages = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
-        self.client.tls_set(ca_certs=ca_file, certfile=cert, keyfile=key)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, message) -> None:
-        with self.lock:
-            self.messages.append((message.topic, message.payload))
-
-    def got(self) -> list:
-        with self.lock:
-            return list(self.messages)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def box_files(ca: FleetCA, box, directory) -> tuple:
-    directory.mkdir()
-    cert, key = directory / "box.crt", directory / "box.key"
-    cert.write_bytes(ca.enrol(enrolment.make_request(box, ca.new_token(NOW), "CODE"), NOW))
-    key.write_bytes(enrolment.private_key_pem_of(box.signing))
-    return str(cert), str(key)
 
 
 @pytest.fixture

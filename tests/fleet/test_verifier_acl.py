@@ -9,7 +9,7 @@ import pytest
 from fleet.ca import CAError, FleetCA
 from provisioning import identity
 from tests.daemon_process import wait_for
-from tests.fleet.test_enrolment_and_acl import NOW, TlsClient, box_files
+from tests.fleet.mutual_tls import NOW, TlsClient, box_files
 from tests.mosquitto import RUN_AS, Mosquitto, free_port
 from wire import topics
 

@@ -3,8 +3,6 @@ code, device names and the first-boot file."""
 
 import json
 import os
-import stat
-import textwrap
 
 import pytest
 
@@ -12,40 +10,12 @@ from provisioning import device_names, first_boot
 from provisioning.claim_code import ClaimCodes
 from provisioning.hotspot_policy import SCAN_THEN_START, STOP, HotspotPolicy
 from provisioning.network_manager import NetworkError, NetworkManager
-
-STAND_IN = textwrap.dedent(
-    """\
-    #!/usr/bin/env python3
-    import json, os, sys
-    args = sys.argv[1:]
-    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
-    with open(os.environ["NMCLI_LOG"], "a") as log:
-        log.write(json.dumps({"args": args, "stdin": stdin}) + "\\n")
-    if "list" in args and "wifi" in args:
-        print("Workshop:72:WPA2")
-        print("Caf\\\\:e:40:WPA1 WPA2")
-        print(":90:WPA2")
-        print("Workshop:35:WPA2")
-    elif args[-2:] == ["connection", "show"]:
-        print(os.environ.get("NMCLI_CONNECTIONS", ""))
-    elif "CONNECTIVITY" in args:
-        print(os.environ.get("NMCLI_CONNECTIVITY", "full"))
-    elif args[:1] == ["fail"]:
-        sys.exit(1)
-    if os.environ.get("NMCLI_FAIL") and os.environ["NMCLI_FAIL"] in args:
-        print("Error: Connection activation failed: Secrets were required", file=sys.stderr)
-        sys.exit(4)
-    """
-)
+from tests.nmcli_stand_in import install_nmcli
 
 
 @pytest.fixture
 def nmcli(tmp_path, monkeypatch):
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    script = folder / "nmcli"
-    script.write_text(STAND_IN)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    folder = install_nmcli(tmp_path / "bin")
     log = tmp_path / "nmcli.log"
     monkeypatch.setenv("PATH", "%s:%s" % (folder, os.environ["PATH"]))
     monkeypatch.setenv("NMCLI_LOG", str(log))

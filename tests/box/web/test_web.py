@@ -16,7 +16,7 @@ from fleet.ca import FleetCA
 from provisioning import device_names
 from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
-from tests.provisioning.test_provisioning import STAND_IN
+from tests.nmcli_stand_in import install_nmcli
 from tests.users import SAMPLE, World
 
 pytestmark = needs_chromium
@@ -237,10 +237,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, browser):
 def test_the_wizard_joins_wifi_and_its_material_governs_licenses(tmp_path, browser):
     world = World(tmp_path)
     assert world.box("trust", "add", world.designer_public).returncode == 0
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    (folder / "nmcli").write_text(STAND_IN)
-    (folder / "nmcli").chmod(0o755)
+    folder = install_nmcli(tmp_path / "bin")
     log = tmp_path / "nmcli.log"
     with VirtualPrinterProcess() as printer:
         daemon = Daemon(world, printer.path)
