@@ -95,16 +95,16 @@ def test_a_prints_telemetry_arrives_complete_signed_and_chained(world, broker, o
 def test_a_broker_outage_mid_print_loses_nothing_and_keeps_order(world, broker, operator):
     listener = Listener(broker, [BOX_TOPICS])
     job = world.seal("--max-prints", "5")
-    with VirtualPrinterProcess("--move-time-scale", "1.5") as printer:  # about 100 s
+    with VirtualPrinterProcess("--move-time-scale", "0.6") as printer:  # about 40 s
         daemon = fleet_daemon(world, broker, printer.path, operator).start()
         try:
             assert world.box("queue", "add", job).returncode == 0
             wait_for(lambda: (job_row(world)["last_source_line"] or 0) > 300, "the print to get going")
             broker.stop()
-            time.sleep(60)
+            time.sleep(20)
             assert job_row(world)["state"] == "printing"
             waiting = outbox_count(world)
-            assert waiting >= 50  # a minute of 1 Hz samples waited in the outbox
+            assert waiting >= 15  # 20 s of 1 Hz samples waited in the outbox
             broker.start()
             wait_for(lambda: job_row(world)["state"] == "done", "the job to finish", timeout=120)
             time.sleep(1.5)
@@ -119,7 +119,7 @@ def test_a_broker_outage_mid_print_loses_nothing_and_keeps_order(world, broker, 
     assert view.records == view.highest
     seen = records(listener, world.box_id)
     historical = [seq for seq, (_signed, flag) in seen.items() if flag]
-    assert len(historical) >= 50  # what waited out the outage came marked historical
+    assert len(historical) >= 15  # what waited out the outage came marked historical
     arrival = [json.loads(p)["seq"] for t, p, _h in listener.take() if t.endswith("/telemetry") or t.endswith("/event")]
     first_arrival = list(dict.fromkeys(arrival))
     assert first_arrival == sorted(first_arrival), "records arrived out of order"
