@@ -3,15 +3,22 @@ a certificate signing request made from its own Ed25519 key, naming its box id a
 enrolment token and its claim code. A request is valid only when its common name is the box id of the key that
 signed it, so no device can obtain a certificate under another box's identity without that box's key."""
 
-import hashlib
+from __future__ import annotations
 
-from cryptography import x509
+import hashlib
+from typing import TYPE_CHECKING
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.x509.oid import AttributeOID, NameOID
 
 from wire import keytext
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography's x509 module costs the daemon about 9 MB of memory; it is imported where a request or
+# certificate is made or read (enrolment, once in a box's life), not when the daemon starts.
 
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -33,6 +40,9 @@ def make_request(box, token: str, claim_code: str) -> bytes:
     """The PEM request of `box` (provisioning.identity.BoxIdentity)."""
     if not token or not token.isascii() or len(token) > 128:
         raise EnrolmentError("the enrolment token must be the text the fleet operator gave (at most 128 characters)")
+    from cryptography import x509
+    from cryptography.x509.oid import AttributeOID, NameOID
+
     builder = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, box.box_id)]))
@@ -46,6 +56,9 @@ def read_request(pem: bytes) -> EnrolmentRequest:
     """Check a request: well formed, signed by an Ed25519 key, common name equal to that key's box id."""
     if len(pem) > MAX_REQUEST_BYTES:
         raise EnrolmentError("the request is over %d bytes" % MAX_REQUEST_BYTES)
+    from cryptography import x509
+    from cryptography.x509.oid import AttributeOID, NameOID
+
     try:
         request = x509.load_pem_x509_csr(pem)
     except ValueError as exc:
@@ -76,6 +89,9 @@ def token_digest(token: str) -> str:
 def check_certificate(box, certificate_pem: bytes, ca_pem: bytes) -> x509.Certificate:
     """The certificate the CA issued, checked before the box installs it: issued by that CA, for this box's
     key and box id."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem)
         ca = x509.load_pem_x509_certificate(ca_pem)

@@ -24,13 +24,12 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlite_utils.db import NotFoundError
 
 from box import change_feed, data_dir
 from box.fleet_link import command_handlers, telemetry
 from box.fleet_link.command_log import CommandLog
 from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
-from box.jobs.store import print_facts
+from box.jobs.store import UnknownJob, print_facts
 from box.settings import FleetSettings
 from wire import command_gate, envelope, keytext, receipt, topics
 from wire.command_gate import ACCEPTED, REJECTED
@@ -441,7 +440,7 @@ class FleetAgent:
             try:
                 if not self.store.job(number).get("receipt"):
                     self.store.set_receipt(number, sequence, digest)
-            except NotFoundError as exc:  # a job deleted meanwhile
+            except UnknownJob as exc:  # a job deleted meanwhile
                 log.warning("receipt %d: job %d could not be noted: %s", sequence, number, exc)
 
     def _start_download(self, command: dict, args: dict) -> None:

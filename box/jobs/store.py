@@ -1,4 +1,4 @@
-"""The box's SQLite store (sqlite-utils, WAL): the job queue with its states, and the event log.
+"""The box's SQLite store (WAL): the job queue with its states, and the event log.
 
 One Store per process; the daemon gives it a single owner thread. Print counters live in `prints.sqlite`
 (secure_print.ledger), which the verify-then-record step owns.
@@ -9,10 +9,8 @@ import json
 import os
 import time
 
-import sqlite_utils
-
 from box.errors import BadInputError
-from box.jobs import job_states
+from box.jobs import job_states, sqlite_tables
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 MAX_REPORT_LINE = 200
@@ -43,7 +41,7 @@ class UnknownJob(BadInputError):
 
 class Store:
     def __init__(self, path: str, clock=time.time) -> None:
-        self.db = sqlite_utils.Database(path)
+        self.db = sqlite_tables.Database(path)
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous=FULL")
         self._clock = clock
@@ -106,7 +104,10 @@ class Store:
         return row.last_pk
 
     def job(self, number: int) -> dict:
-        return self.db["jobs"].get(number)
+        try:
+            return self.db["jobs"].get(number)
+        except sqlite_tables.NotFoundError:
+            raise UnknownJob("there is no job %d" % number) from None
 
     def jobs(self, states=None) -> list:
         if states is None:
@@ -141,10 +142,7 @@ class Store:
         """Ask for pause, resume or cancel. A queued job is cancelled at once; a job being verified or printed
         gets the request, which the printer's owner carries out. Returns what happened, for the user."""
         with self.db.conn:
-            try:
-                row = self.db["jobs"].get(number)
-            except sqlite_utils.db.NotFoundError:
-                raise UnknownJob("there is no job %d" % number) from None
+            row = self.job(number)
             if action == "cancel" and row["state"] == job_states.QUEUED:
                 job_states.check(row["state"], job_states.CANCELLED)
                 self.db["jobs"].update(number, {"state": job_states.CANCELLED, "reason": "cancelled before it started"})
