@@ -18,6 +18,7 @@ from box import change_feed
 from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
 from box.fleet_link import enrolment_steps
+from box.jobs import demo_sample
 from box.jobs.job_states import IllegalTransition
 from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
@@ -112,7 +113,15 @@ async def index(request: web.Request):
     session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
+    await demo_sample_first_visit(request)
     return html_response(await _dashboard(request, session[1]))
+
+
+async def demo_sample_first_visit(request: web.Request) -> None:
+    """The demo's sample starts when its owner first reaches the dashboard (box.jobs.demo_sample)."""
+    number = await request.app[STORE].run(demo_sample.take_waiting)
+    if number is not None:
+        await request.app[STORE].call("request", number, "start")
 
 
 async def _dashboard(request: web.Request, csrf: str, message: str = "", notice: str = "") -> str:
