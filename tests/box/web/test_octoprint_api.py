@@ -88,6 +88,36 @@ def test_the_key_is_taken_in_each_form_clients_send_it(box):
     assert _get(box, "/downloads/files/local/anything", key=False)[0] == 403
 
 
+def _post(box, path: str, body: bytes, content_type: str) -> tuple:
+    request = urllib.request.Request(box.url + path, data=body, method="POST",
+                                     headers={"X-Api-Key": box.key, "Content-Type": content_type})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_bad_requests_are_refused_with_the_reason_and_change_nothing(box):
+    jobs_before = len(json.loads(_get(box, "/api/files")[1])["files"])
+    for body, kind, reason in (
+        (b"{not json", "application/json", b"expected a JSON object"),
+        (b"[1, 2]", "application/json", b"expected a JSON object"),
+        (b'{"command": "jump"}', "application/json", b"command must be start, pause or cancel"),
+        (b'{"command": "pause", "action": "dance"}', "application/json", b"the printer is not printing"),
+        (b'{"command": "start"}', "application/json", b"no job is waiting"),
+    ):
+        status, answer = _post(box, "/api/job", body, kind)
+        assert status in (400, 409) and reason in answer, (body, answer)
+    status, answer = _post(box, "/api/files/local", b"file=x", "application/x-www-form-urlencoded")
+    assert status == 400 and b"multipart" in answer
+    boundary = "----box-test"
+    empty = '--%s\r\nContent-Disposition: form-data; name="print"\r\n\r\ntrue\r\n--%s--\r\n' % (boundary, boundary)
+    status, answer = _post(box, "/api/files/local", empty.encode(), "multipart/form-data; boundary=%s" % boundary)
+    assert status == 400 and b"no 'file' field" in answer
+    assert len(json.loads(_get(box, "/api/files")[1])["files"]) == jobs_before
+
+
 def test_home_assistant_reads_the_printer_job_and_server(box):
     async def read(client):
         return (await client.get_server_info(), await client.get_printer_info(), await client.get_job_info(),
