@@ -211,6 +211,8 @@ async def job_command(request: web.Request):
     if isinstance(body, web.Response):
         return body
     command, action = str(body.get("command", ""))[:COMMAND_FIELD_CHARS], body.get("action")
+    if request.app[PRINTER_INFO]() is None:
+        return _json_error(409, "Printer is not operational")
     jobs = await _jobs(request)
     active = _active_job(jobs)
     if command == "start":
@@ -278,8 +280,6 @@ async def printer_state(request: web.Request):
     answer = {}
     if "temperature" not in exclude:
         answer["temperature"] = _temperatures(request)
-    if "sd" not in exclude:
-        answer["sd"] = {"ready": False}
     if "state" not in exclude:
         answer["state"] = {"text": _state_text(printer, job), "flags": _flags(printer, job)}
     return web.json_response(answer)
@@ -310,6 +310,33 @@ async def connection(request: web.Request):
             },
         }
     )
+
+
+async def printer_profiles(request: web.Request):
+    """The one printer profile, from what the owner confirmed in the setup wizard (Cura's OctoPrint plugin reads
+    the extruder count, nozzle and build volume from it)."""
+    printer = request.app[PRINTER_INFO]() or {}
+    profile = await request.app[STORE].call("get_setting", "printer.profile", {}) or {}
+    width, depth, height = (profile.get("build_volume_mm") or [220, 220, 250])[:3]
+    described = {
+        "id": "_default",
+        "name": printer.get("MACHINE_TYPE", "the box's printer"),
+        "model": printer.get("MACHINE_TYPE", ""),
+        "current": True,
+        "default": True,
+        "resource": "%s/api/printerprofiles/_default" % request.url.origin(),
+        "heatedBed": True,
+        "heatedChamber": False,
+        "extruder": {"count": 1, "nozzleDiameter": float(profile.get("nozzle_mm") or 0.4), "sharedNozzle": False},
+        "volume": {
+            "width": width,
+            "depth": depth,
+            "height": height,
+            "formFactor": "rectangular",
+            "origin": "lowerleft",
+        },
+    }
+    return web.json_response({"profiles": {"_default": described}})
 
 
 async def connection_command(_request: web.Request):
@@ -400,6 +427,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/api/printer", printer_state),
             web.get("/api/connection", connection),
             web.post("/api/connection", connection_command),
+            web.get("/api/printerprofiles", printer_profiles),
             web.get("/api/files", files),
             web.get("/api/files/local", files),
             web.post("/api/files/local", upload),

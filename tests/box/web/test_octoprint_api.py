@@ -149,6 +149,8 @@ def test_home_assistant_reads_the_printer_job_and_server(box):
     assert connection["current"]["port"] == connection["options"]["ports"][0]
     settings = json.loads(_get(box, "/api/settings")[1])
     assert settings["appearance"]["name"] == "Workshop box"
+    profile = json.loads(_get(box, "/api/printerprofiles")[1])["profiles"]["_default"]
+    assert profile["extruder"]["count"] == 1 and profile["volume"]["width"] > 0
 
 
 def test_a_plain_upload_is_held_sealed_until_started_and_never_downloaded(box):
