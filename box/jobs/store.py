@@ -104,7 +104,8 @@ class Store:
                     "updated_at": now,
                 }
             )
-        self.log("job", "%s %r (job %s)" % (state, title, job_id))
+        kept = "held %r until the owner starts it" if held else "queued %r"
+        self.log("job", (kept + " (job %s)") % (title, job_id))
         return row.last_pk
 
     def job(self, number: int) -> dict:

@@ -116,6 +116,15 @@ def test_bad_requests_are_refused_with_the_reason_and_change_nothing(box):
     status, answer = _post(box, "/api/files/local", empty.encode(), "multipart/form-data; boundary=%s" % boundary)
     assert status == 400 and b"no 'file' field" in answer
     assert len(json.loads(_get(box, "/api/files")[1])["files"]) == jobs_before
+    # The keys page is the owner's: without a session it leads to the login page, and a key is never made.
+    status, page = _get(box, "/api-keys", key=False)
+    assert status == 200 and b"Log in" in page and b"PrusaSlicer" not in page
+    _post(box, "/api-keys", b"name=intruder", "application/x-www-form-urlencoded")
+    store = Store(str(box.world.data_dir / "box.sqlite"))
+    try:
+        assert [key["name"] for key in Accounts(store).api_keys()] == ["PrusaSlicer"]
+    finally:
+        store.close()
 
 
 def test_home_assistant_reads_the_printer_job_and_server(box):
