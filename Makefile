@@ -6,7 +6,17 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test bench lint clean edge-check edge-deploy
+.PHONY: help run test bench lint clean edge-check edge-deploy
+
+help:
+	@echo "make run [PORT=8080]   the demo: the box on a virtual printer with a sealed sample, web app on PORT"
+	@echo "make test              the test suite (installs chromium and mosquitto when missing)"
+	@echo "make bench             the benchmarks, printed as tables"
+	@echo "make lint              ruff check and format check"
+	@echo "make edge-check        the edge firmware: type checks, mpy-cross, tests on MicroPython"
+	@echo "make edge-deploy PORT=/dev/ttyACM0   the edge firmware onto a MicroPython board"
+	@echo "make image             the SD-card image (as root); make image-test boots it under QEMU"
+	@echo "make clean             remove the virtualenvs, node_modules and build output"
 
 # Debian's own Python keeps venv in a separate package; install it when it is missing.
 define make_venv
@@ -31,11 +41,11 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NPM_STAMP)
 
-# The demo's fleet broker is Debian's mosquitto, on a loopback port.
+# The demo's fleet broker is Debian's mosquitto, on a loopback port. The web app's port: make run PORT=8081.
 run: $(STAMP)
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
-	$(BIN)/mipai-box demo --data-dir .demo-box
+	$(BIN)/mipai-box --data-dir .demo-box demo --http-port $(or $(PORT),8080)
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
 # real Mosquitto on loopback.

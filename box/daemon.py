@@ -130,7 +130,8 @@ class Daemon:
         try:  # the port first: a box that cannot serve its page must not start printing
             listening = socket.create_server((host, port), reuse_port=False)
         except OSError as exc:
-            log.error("cannot serve the web app on %s:%d: %s", host, port, exc.strerror or exc)
+            log.error("cannot serve the web app on %s:%d: %s; choose another port with --http-port (or [box] "
+                      "http_port in the settings)", host, port, exc.strerror or exc)  # fmt: skip
             return 2
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         try:

@@ -215,10 +215,13 @@ class VirtualPrinterProcess:
     def __init__(self, *args: str, python: str = sys.executable) -> None:
         import subprocess
 
+        # In a session of its own: Ctrl-C in a terminal reaches the box, which ends a print safely while the
+        # printer still listens, and not the printer as well.
         self._process = subprocess.Popen(
             [python, "-m", "firmware_bridge.virtual_printer", *args],
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         self.path = self._process.stdout.readline().strip()
         if not self.path:

@@ -38,8 +38,10 @@ class LocalMosquitto:
         binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "")
         if not binary:
             raise BrokerUnavailable("mosquitto is not installed (Debian: apt-get install mosquitto)")
+        # In a session of its own, so that Ctrl-C reaches only the box, which reports its last state before the
+        # broker is stopped.
         self.process = subprocess.Popen([binary, "-c", self.config_path], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+                                        stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

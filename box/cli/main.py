@@ -23,13 +23,15 @@ _NESTED = (keys, trust, queue, enrol)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-dir",
-        default=data_dir.default(),
-        help="where the box keeps its keys, trust list, print counters and spool (default: %(default)s)",
+    # --data-dir is taken before the subcommand and after it (the later one wins). A subcommand's parser writes
+    # its defaults over what the main parser read, so neither has a default here: main() fills it in.
+    data_dir_help = "where the box keeps its keys, trust list, print counters and spool (default: %s)" % (
+        data_dir.default()
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=None, help=data_dir_help)
     parser = argparse.ArgumentParser(prog="mipai-box", description="MIP.AI Box")
+    parser.add_argument("--data-dir", dest="data_dir_first", default=None, metavar="DATA_DIR", help=data_dir_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module, summary in _COMMANDS:
         nested = module in _NESTED
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.data_dir = args.data_dir or args.data_dir_first or data_dir.default()
     try:
         return args.run(args)
     except IdentityError as exc:

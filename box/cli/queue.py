@@ -1,4 +1,4 @@
-"""`mipai-box queue add|list|pause|resume|cancel`: the daemon's job queue, from the command line."""
+"""`mipai-box queue add|list|start|pause|resume|cancel`: the daemon's job queue, from the command line."""
 
 import os
 import sys
@@ -17,8 +17,9 @@ def add_arguments(parser, common) -> None:
     add = actions.add_parser("add", parents=[common], help="copy a sealed job into the spool and queue it")
     add.add_argument("job", help="sealed job file (.mipjob)")
     actions.add_parser("list", parents=[common], help="list jobs with their state and progress")
-    for action in ("pause", "resume", "cancel"):
-        command = actions.add_parser(action, parents=[common], help="%s a job" % action)
+    for action in ("start", "pause", "resume", "cancel"):
+        summary = "start a held job (a slicer's plain upload)" if action == "start" else "%s a job" % action
+        command = actions.add_parser(action, parents=[common], help=summary)
         command.add_argument("number", type=int, help="the job's number from `queue list`")
 
 

@@ -5,6 +5,7 @@ import contextlib
 import io
 import logging
 import os
+import socket
 import sys
 import time
 from importlib import resources
@@ -12,6 +13,7 @@ from importlib import resources
 from box import data_dir
 from box.cli import demo_broker, printer_options
 from box.daemon import Daemon
+from box.jobs import demo_sample
 from box.jobs.spool import Spool
 from box.jobs.store import Store
 from box.settings import Settings, SettingsError
@@ -68,8 +70,16 @@ def run(args) -> int:
     return _serve(data_dir.prepare(args.data_dir), settings, args.http_port, virtual)
 
 
-def queue_demo_job(root: str) -> int:
-    """Make (once) a demo designer key trusted by this box, seal the bundled sample for the box, queue it."""
+def queue_demo_job(root: str) -> tuple:
+    """Make (once) a demo designer key trusted by this box, seal the bundled sample for the box and keep it held
+    for the owner's first dashboard visit; once per data directory. Returns (job number, queued now)."""
+    store = Store(os.path.join(root, "box.sqlite"))
+    try:
+        number = demo_sample.queued_sample(store)
+    finally:
+        store.close()
+    if number is not None:
+        return number, False
     box = identity.load_or_create(root)
     key_path = os.path.join(root, DEMO_DESIGNER_KEY)
     if not os.path.exists(key_path):
@@ -89,9 +99,20 @@ def queue_demo_job(root: str) -> int:
     job_id, path = Spool(data_dir.spool_dir(root)).add_sealed(sealed)
     store = Store(os.path.join(root, "box.sqlite"))
     try:
-        return store.add_job(job_id, "Sample vase (demo)", path)
+        number = store.add_job(job_id, "Sample vase (demo)", path, held=True)
+        demo_sample.remember(store, number)
+        return number, True
     finally:
         store.close()
+
+
+def port_in_use(host: str, port: int):
+    """Why the web app could not listen on `port`, or None when it is free."""
+    try:
+        socket.create_server((host, port), reuse_port=False).close()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def demo_fleet(root: str, stack: contextlib.ExitStack) -> dict:
@@ -127,13 +148,20 @@ def demo_fleet(root: str, stack: contextlib.ExitStack) -> dict:
 
 def run_demo(args) -> int:
     root = data_dir.prepare(args.data_dir)
-    number = queue_demo_job(root)
+    problem = port_in_use("127.0.0.1", args.http_port)
+    if problem:  # checked before anything is queued: a demo that cannot start leaves nothing behind
+        print("demo: port %d: %s. Pick another one: make run PORT=%d (or mipai-box demo --http-port %d)"
+              % (args.http_port, problem, args.http_port + 1, args.http_port + 1), file=sys.stderr)  # fmt: skip
+        return 2
+    number, queued_now = queue_demo_job(root)
     with contextlib.ExitStack() as stack:
         fleet = demo_fleet(root, stack)
         settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}, "fleet": fleet}, "demo")
+        sample = ("sealed and queued as job %d" if queued_now else "is job %d (queued on the first run)") % number
         print(
-            "demo: sample vase sealed and queued as job %d. Open http://127.0.0.1:%d : the first visit creates the "
-            "admin password, then log in to watch the print. Ctrl-C stops the box." % (number, args.http_port),
+            "demo: the sample vase %s. Open http://127.0.0.1:%d : the first visit creates the admin password; the "
+            "sample starts when you first reach the dashboard. Ctrl-C stops the box (a print is cancelled "
+            "safely)." % (sample, args.http_port),
             file=sys.stderr,
         )
         return _serve(root, settings, args.http_port, printer_options.DEMO_VIRTUAL_PRINTER)

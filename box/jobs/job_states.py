@@ -2,6 +2,7 @@
 
 from box.errors import WrongStateError
 
+HELD = "held"  # uploaded without "print": kept, sealed, until the owner starts it
 QUEUED = "queued"
 VERIFYING = "verifying"
 PRINTING = "printing"
@@ -12,6 +13,7 @@ CANCELLED = "cancelled"
 INTERRUPTED = "interrupted"
 
 TRANSITIONS = {
+    HELD: frozenset({QUEUED, CANCELLED}),
     QUEUED: frozenset({VERIFYING, CANCELLED}),
     VERIFYING: frozenset({PRINTING, FAILED, CANCELLED, INTERRUPTED}),
     PRINTING: frozenset({PAUSED, DONE, FAILED, CANCELLED, INTERRUPTED}),

@@ -83,15 +83,17 @@ class Store:
 
     # -- jobs ------------------------------------------------------------------------------------------------
 
-    def add_job(self, job_id: str, title: str, spool_path: str) -> int:
+    def add_job(self, job_id: str, title: str, spool_path: str, held: bool = False) -> int:
+        """Queue a spooled job, or keep it `held` (a slicer's plain upload) until the owner starts it."""
         now = self._clock()
+        state = job_states.HELD if held else job_states.QUEUED
         with self.db.conn:
             row = self.db["jobs"].insert(
                 {
                     "job_id": job_id,
                     "title": title,
                     "spool_path": spool_path,
-                    "state": job_states.QUEUED,
+                    "state": state,
                     "reason": "",
                     "request": "",
                     "lines_acknowledged": 0,
@@ -100,7 +102,8 @@ class Store:
                     "updated_at": now,
                 }
             )
-        self.log("job", "queued %r (job %s)" % (title, job_id))
+        kept = "held %r until the owner starts it" if held else "queued %r"
+        self.log("job", (kept + " (job %s)") % (title, job_id))
         return row.last_pk
 
     def job(self, number: int) -> dict:
@@ -139,15 +142,20 @@ class Store:
             )
 
     def request(self, number: int, action: str) -> str:
-        """Ask for pause, resume or cancel. A queued job is cancelled at once; a job being verified or printed
-        gets the request, which the printer's owner carries out. Returns what happened, for the user."""
+        """Ask for start, pause, resume or cancel. A held job is started (queued) or cancelled at once, and so is
+        a queued job cancelled; a job being verified or printed gets the request, which the printer's owner
+        carries out. Returns what happened, for the user."""
         with self.db.conn:
             row = self.job(number)
-            if action == "cancel" and row["state"] == job_states.QUEUED:
+            if action == "cancel" and row["state"] in (job_states.QUEUED, job_states.HELD):
                 job_states.check(row["state"], job_states.CANCELLED)
                 self.db["jobs"].update(number, {"state": job_states.CANCELLED, "reason": "cancelled before it started"})
                 outcome = "cancelled"
-            elif row["state"] in (job_states.VERIFYING, job_states.PRINTING, job_states.PAUSED):
+            elif action == "start" and row["state"] == job_states.HELD:
+                job_states.check(row["state"], job_states.QUEUED)
+                self.db["jobs"].update(number, {"state": job_states.QUEUED, "updated_at": self._clock()})
+                outcome = "queued to print"
+            elif action != "start" and row["state"] in (job_states.VERIFYING, job_states.PRINTING, job_states.PAUSED):
                 self.db["jobs"].update(number, {"request": action})
                 outcome = "%s requested" % action
             else:

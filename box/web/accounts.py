@@ -9,6 +9,8 @@ import time
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 MIN_PASSWORD = 10
 SESSION_SECONDS = 12 * 3600
+API_KEY_NAME_CHARS = 40
+LAST_USED_RESOLUTION_SECONDS = 60.0  # "last used" is rewritten at most once a minute per key
 FREE_ATTEMPTS = 5
 FIRST_LOCKOUT_SECONDS = 30
 MAX_LOCKOUT_SECONDS = 3600
@@ -39,6 +41,21 @@ def password_problem(password: str, confirmation: str):
     return None
 
 
+KEY_ID_CHARS = 12
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_name(name: str) -> str:
+    """The name an owner gives a key, tidied: one line, at most API_KEY_NAME_CHARS; raises ValueError if empty."""
+    name = " ".join(str(name).split())[:API_KEY_NAME_CHARS]
+    if not name:
+        raise ValueError("name the key after the slicer or app that uses it (for example PrusaSlicer)")
+    return name
+
+
 class Accounts:
     """Kept in the store's database: tables `admin` (one row) and `sessions`."""
 
@@ -48,6 +65,9 @@ class Accounts:
             self.db["admin"].create({"id": int, "password": str, "box_name": str, "created_at": float}, pk="id")
         if "api_keys" not in self.db.table_names():
             self.db["api_keys"].create({"digest": str, "created_at": float}, pk="digest")
+        for column, kind in (("name", str), ("last_used", float)):  # added with named keys; older boxes lack them
+            if column not in self.db["api_keys"].columns_dict:
+                self.db["api_keys"].add_column(column, kind)
         if "sessions" not in self.db.table_names():
             self.db["sessions"].create({"token": str, "csrf": str, "expires": float}, pk="token")
 
@@ -75,18 +95,47 @@ class Accounts:
     def verify(self, password: str) -> bool:
         return self.has_admin() and check_password(password, self.db["admin"].get(1)["password"])
 
-    def new_api_key(self) -> str:
-        """A new key for slicers' "send to printer" (X-Api-Key); only its hash is kept, the key is shown once."""
+    def new_api_key(self, name: str) -> str:
+        """A new named key (one per slicer or app) for the OctoPrint API; only its hash is kept, the key is
+        shown once."""
+        name = api_key_name(name)
         key = secrets.token_urlsafe(24)
+        record = {"digest": _digest(key), "created_at": time.time(), "name": name, "last_used": None}
         with self.db.conn:
-            self.db["api_keys"].insert({"digest": hashlib.sha256(key.encode()).hexdigest(), "created_at": time.time()})
+            self.db["api_keys"].insert(record)
         return key
 
-    def api_key_valid(self, key: str) -> bool:
+    def api_keys(self) -> list:
+        """Every key as {id, name, created_at, last_used}, newest first; `id` names it for revoking and is no
+        use to anyone who wants the key."""
+        rows = self.db["api_keys"].rows_where(order_by="created_at desc")
+        return [{"id": row["digest"][:KEY_ID_CHARS], "name": row["name"] or "unnamed", "created_at": row["created_at"],
+                 "last_used": row["last_used"]} for row in rows]  # fmt: skip
+
+    def revoke_api_key(self, key_id: str) -> str:
+        """Forget the key with that id; returns its name. Raises KeyError when no key has it."""
+        if len(key_id) != KEY_ID_CHARS or any(c not in "0123456789abcdef" for c in key_id):
+            raise KeyError(key_id)
+        rows = list(self.db["api_keys"].rows_where("substr(digest, 1, ?) = ?", [KEY_ID_CHARS, key_id]))
+        if not rows:
+            raise KeyError(key_id)
+        with self.db.conn:
+            self.db.execute("DELETE FROM api_keys WHERE digest = ?", [rows[0]["digest"]])
+        return rows[0]["name"] or "unnamed"
+
+    def api_key_user(self, key: str, now=None):
+        """The name of the key `key`, noting when it was used, or None when no such key exists."""
         if not key or len(key) > 200:
-            return False
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return any(True for _ in self.db["api_keys"].rows_where("digest = ?", [digest]))
+            return None
+        digest = _digest(key)
+        rows = list(self.db["api_keys"].rows_where("digest = ?", [digest]))
+        if not rows:
+            return None
+        now = time.time() if now is None else now
+        if (rows[0]["last_used"] or 0) < now - LAST_USED_RESOLUTION_SECONDS:
+            with self.db.conn:
+                self.db["api_keys"].update(digest, {"last_used": now})
+        return rows[0]["name"] or "unnamed"
 
     def new_session(self) -> tuple:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

@@ -18,12 +18,13 @@ from box import change_feed
 from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
 from box.fleet_link import enrolment_steps
+from box.jobs import demo_sample
 from box.jobs.job_states import IllegalTransition
 from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
 from box.jobs.store_owner import StoreOwner
 from box.printing.printer_owner import PrinterOwner
-from box.web import fleet_page, octoprint_api, pages, rewards_page, wizard
+from box.web import api_keys_page, fleet_page, octoprint_api, pages, rewards_page, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -35,6 +36,7 @@ from box.web.appkeys import (
     LEDGER,
     LIVE,
     NETWORK,
+    PRINTER_INFO,
     PRINTER_STATE,
     SETUP_MODE,
     SHUTTING_DOWN,
@@ -48,7 +50,6 @@ from box.web.common import (
     current_session,
     html_response,
     in_store,
-    logged_in_form,
     refuse_csrf,
     same_token,
 )
@@ -112,7 +113,15 @@ async def index(request: web.Request):
     session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/login")
+    await demo_sample_first_visit(request)
     return html_response(await _dashboard(request, session[1]))
+
+
+async def demo_sample_first_visit(request: web.Request) -> None:
+    """The demo's sample starts when its owner first reaches the dashboard (box.jobs.demo_sample)."""
+    number = await request.app[STORE].run(demo_sample.take_waiting)
+    if number is not None:
+        await request.app[STORE].call("request", number, "start")
 
 
 async def _dashboard(request: web.Request, csrf: str, message: str = "", notice: str = "") -> str:
@@ -269,13 +278,6 @@ async def upload(request: web.Request):
     raise web.HTTPFound("/")
 
 
-async def new_api_key(request: web.Request):
-    await logged_in_form(request)
-    key = await in_store(request, request.app[ACCOUNTS].new_api_key)
-    await request.app[STORE].call("log", "security", "a new API key for slicers was made")
-    return html_response(pages.api_key_page(key))
-
-
 def make_app(
     store: StoreOwner,
     accounts: Accounts,
@@ -295,6 +297,7 @@ def make_app(
     app[SPOOL] = spool
     app[THROTTLE] = LoginThrottle()
     app[PRINTER_STATE] = printer.describe_printer
+    app[PRINTER_INFO] = lambda: printer.printer
     app[LIVE] = printer.live
     app[LEDGER] = ledger
     app[NETWORK] = network
@@ -326,11 +329,11 @@ def make_app(
             web.post("/logout", logout),
             web.get("/events", events),
             web.post("/jobs", upload),
-            web.post(r"/jobs/{number:\d+}/{action:pause|resume|cancel}", job_action),
-            web.post("/api-key", new_api_key),
+            web.post(r"/jobs/{number:\d+}/{action:start|pause|resume|cancel}", job_action),
         ]
     )
     octoprint_api.add_routes(app)
+    api_keys_page.add_routes(app)
     fleet_page.add_routes(app)
     wizard.add_routes(app)
     return app

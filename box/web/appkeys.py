@@ -42,6 +42,7 @@ BOX = web.AppKey("box", BoxIdentity)
 SPOOL = web.AppKey("spool", Spool)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 PRINTER_STATE = web.AppKey("printer_state", Callable[[], str])  # a description of the printer
+PRINTER_INFO = web.AppKey("printer_info", Callable[[], dict | None])  # what M115 said, port and baud; None: none
 SETUP_MODE = web.AppKey("setup_mode", SetupMode)
 CLAIM_CODES = web.AppKey("claim_codes", ClaimCodes)
 LIVE = web.AppKey("live", LiveStatus)

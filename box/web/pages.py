@@ -16,8 +16,8 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .5e
 input,button{font-size:1em;padding:.3em}form.inline{display:inline}
 """
 
-ACTIONS = {"queued": ("cancel",), "verifying": ("cancel",), "printing": ("pause", "cancel"),
-           "paused": ("resume", "cancel")}  # fmt: skip
+ACTIONS = {"held": ("start", "cancel"), "queued": ("cancel",), "verifying": ("cancel",),
+           "printing": ("pause", "cancel"), "paused": ("resume", "cancel")}  # fmt: skip
 
 
 def page(title: str, body: str, box_name: str = "") -> str:
@@ -187,8 +187,10 @@ def dashboard(
         "<section><h2>Prints per license</h2><table><thead><tr><th>license</th><th>prints</th></tr></thead>"
         "<tbody id=counters>%s</tbody></table></section>"
         "<section><h2>Slicers</h2><p class=note>PrusaSlicer, OrcaSlicer and Cura can send jobs here as to "
-        "OctoPrint, with an API key.</p><form method=post action=/api-key><input type=hidden name=csrf value=%s>"
-        "<button id=new-api-key>Make a new API key</button></form></section>"
+        "OctoPrint, with an API key: one per slicer.</p><form method=post action=/api-keys><input type=hidden "
+        "name=csrf value=%s><input name=name maxlength=40 placeholder=PrusaSlicer aria-label=\"key name\"> "
+        "<button id=new-api-key>Make a new API key</button> <a id=api-keys href=/api-keys>All API keys</a></form>"
+        "</section>"
         "%s<section><h2>Recent events</h2><ul id=events>%s</ul></section>"
         "<form method=post action=/logout><input type=hidden name=csrf value=%s><button>Log out</button></form>"
         "<script>%s</script>"
@@ -196,15 +198,6 @@ def dashboard(
            escape(csrf), counters_html(counts), escape(csrf), fleet, events_html, escape(csrf), DASHBOARD_SCRIPT),
         box_name,
     )  # fmt: skip
-
-
-def api_key_page(key: str) -> str:
-    return page(
-        "API key",
-        "<section><h1>New API key</h1><p>Paste it in your slicer's physical printer settings (OctoPrint, "
-        "host <code>this box's address</code>). It is shown only now.</p><p><code id=api-key>%s</code></p>"
-        "<p><a href=/>Back to the dashboard</a></p></section>" % escape(key),
-    )
 
 
 def printer_step(csrf: str, printer: str, profile: dict, message: str = "") -> str:

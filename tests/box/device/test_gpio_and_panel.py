@@ -102,7 +102,7 @@ def test_the_panel_opens_setup_mode_and_resets_after_confirmation(tmp_path):
         owner = StoreOwner(str(tmp_path))
         accounts = await owner.run(Accounts)
         await owner.run(lambda _store: accounts.create_admin("first password", "box"))
-        await owner.run(lambda _store: accounts.new_api_key())
+        await owner.run(lambda _store: accounts.new_api_key("slicer"))
         setup_mode = SetupMode(30)
         setup_mode.finish()
         worker = PrinterOwner(str(tmp_path), Settings.defaults().printer, threading.Event(), owner)

@@ -41,6 +41,27 @@ def test_jobs_move_only_along_the_state_table(tmp_path):
     ]
 
 
+def test_a_held_job_waits_until_the_owner_starts_or_cancels_it(tmp_path):
+    store = Store(str(tmp_path / "box.sqlite"))
+    held = store.add_job("ab" * 16, "plain upload", "/spool/a.mipjob", held=True)
+    assert store.job(held)["state"] == job_states.HELD
+    assert store.next_queued() is None  # the printer's owner leaves it be
+    for action in ("pause", "resume"):
+        with pytest.raises(job_states.IllegalTransition, match="job 1 is held: nothing to %s" % action):
+            store.request(held, action)
+    assert store.request(held, "start") == "queued to print"
+    assert store.next_queued()["id"] == held
+    with pytest.raises(job_states.IllegalTransition, match="job 1 is queued: nothing to start"):
+        store.request(held, "start")
+    other = store.add_job("cd" * 16, "another", "/spool/b.mipjob", held=True)
+    assert store.request(other, "cancel") == "cancelled"
+    assert store.job(other)["state"] == job_states.CANCELLED
+    store.move(held, job_states.VERIFYING)
+    with pytest.raises(job_states.IllegalTransition, match="job 1 is verifying: nothing to start"):
+        store.request(held, "start")
+    assert store.take_request(held) == ""  # no stray request left for the printer's owner
+
+
 def test_every_state_reaches_a_finished_state():
     for state in job_states.TRANSITIONS:
         seen, frontier = set(), {state}

@@ -166,49 +166,6 @@ def test_pages_and_forms_refuse_what_they_must(box):
     assert refused.value.code == 401
 
 
-def _multipart(fields: list) -> tuple:
-    """(body, content type) of a multipart/form-data request, the way slicers send it."""
-    boundary = "----mipai-test-boundary"
-    body = b""
-    for name, filename, value in fields:
-        disposition = 'form-data; name="%s"' % name + ('; filename="%s"' % filename if filename else "")
-        body += b"--%s\r\nContent-Disposition: %s\r\n\r\n%s\r\n" % (boundary.encode(), disposition.encode(), value)
-    body += b"--%s--\r\n" % boundary.encode()
-    return body, "multipart/form-data; boundary=%s" % boundary
-
-
-def test_slicers_send_jobs_through_the_octoprint_api(box, browser):
-    world = box.world
-    page = browser.new_page()
-    set_up_and_log_in(page, box.url)
-    page.click("#new-api-key")
-    key = page.locator("#api-key").inner_text()
-    assert len(key) >= 24
-
-    request = urllib.request.Request(box.url + "/api/version", headers={"X-Api-Key": key})
-    with urllib.request.urlopen(request) as response:
-        assert b"OctoPrint" in response.read()
-    assert _post(box.url + "/api/version", b"")[0] in (403, 405)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(box.url + "/api/version", headers={"X-Api-Key": "guess"}))
-    assert refused.value.code == 403
-
-    with open(SAMPLE, "rb") as handle:
-        gcode = handle.read()
-    body, kind = _multipart([("file", "vase from slicer.gcode", gcode)])
-    assert _post(box.url + "/api/files/local", body, {"X-Api-Key": key, "Content-Type": kind})[0] == 409
-    assert list((world.data_dir / "spool").iterdir()) == []  # not queued: nothing kept
-
-    body, kind = _multipart([("file", "../vase from slicer.gcode", gcode), ("print", None, b"true")])
-    assert _post(box.url + "/api/files/local", body, {"Content-Type": kind})[0] == 403
-    assert _post(box.url + "/api/files/local", body, {"X-Api-Key": key, "Content-Type": kind})[0] == 201
-    assert job_row(world, 1)["title"] == "vase from slicer.gcode"
-    page.goto(box.url)
-    expect(page.locator("#job-1 .state")).not_to_have_text("queued", timeout=30_000)
-    (stored,) = list((world.data_dir / "spool").iterdir())
-    assert stored.read_bytes().startswith(b"MIPJOB") and b"G1 X" not in stored.read_bytes()
-
-
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, browser):
     world = World(tmp_path)
     with VirtualPrinterProcess() as printer:
