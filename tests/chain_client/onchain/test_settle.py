@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 
 from chain_client import batches, deploy, deployment_file, evm, rewards, settle
+from chain_client import verifier as core
 from chain_client.ledger import Ledger
 from chain_client.relayer import Relayer
 from chain_client.verifier import BoxEntry
@@ -40,10 +41,8 @@ class Verifier:
         self.ledger.add_box(BoxEntry(box.box_id, box.public, Account.create().address, owner), T0)
 
     def feed(self, messages, now: int) -> list:
-        from chain_client import verifier
-
         boxes = self.ledger.boxes()
-        facts = [verifier.read(topic, payload, boxes) for topic, payload in messages]
+        facts = [core.read(topic, payload, boxes) for topic, payload in messages]
         touched = self.ledger.ingest([f for f in facts if f is not None], now)
         return self.ledger.settle(touched, now)
 
@@ -193,8 +192,6 @@ def test_claims_are_cosigned_through_files_by_a_second_verifier_with_its_own_led
     other = Ledger(str(tmp_path / "other.sqlite"))
     other.add_box(verifier.ledger.boxes()[box.box_id], T0)
     other.add_job(job, T0)
-    from chain_client import verifier as core
-
     facts = [core.read(t, p, other.boxes()) for t, p in [*telemetry, message]]
     other.settle(other.ingest(facts, T0 + 2500), T0 + 2500)
     verifier.work.anchor(T0 + DAY)
