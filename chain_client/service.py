@@ -64,6 +64,11 @@ class VerifyService:
         if self._granted == len(SUBSCRIBED):
             self.log("verify: subscribed to %d topics in group %s" % (self._granted, self.group))
 
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker granted every subscription of the group."""
+        return self._granted == len(SUBSCRIBED)
+
     def _on_message(self, _client, _userdata, message) -> None:
         self.batch.append((message.topic, message.payload, message.mid, message.qos))
 
@@ -121,14 +126,22 @@ class VerifyService:
             if len(self.batch) == before:
                 return
 
+    def poll(self, timeout: float = 0.02) -> None:
+        """Read what arrived (waiting up to `timeout` for it) and do what is due."""
+        self.client.loop(timeout=timeout)
+        self._read_waiting()
+        self.step(int(time.time()))
+
+    def publish_reports(self, box_ids) -> None:
+        """Publish these boxes' rewards reports again (after a claim paid them)."""
+        self._publish(set(box_ids), [])
+
     def run(self, seconds: float = 0) -> None:
         """Serve until `seconds` have passed (0: until interrupted)."""
         deadline = time.monotonic() + seconds if seconds else None
         try:
             while deadline is None or time.monotonic() < deadline:
-                self.client.loop(timeout=0.02)
-                self._read_waiting()
-                self.step(int(time.time()))
+                self.poll()
         except KeyboardInterrupt:
             pass
         self.step(int(time.time()), force=True)

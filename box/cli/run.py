@@ -10,7 +10,7 @@ import time
 from importlib import resources
 
 from box import data_dir
-from box.cli import demo_broker, printer_options
+from box.cli import demo_broker, demo_chain, printer_options
 from box.daemon import Daemon
 from box.jobs.spool import Spool
 from box.jobs.store import Store
@@ -129,7 +129,7 @@ def run_demo(args) -> int:
     root = data_dir.prepare(args.data_dir)
     number = queue_demo_job(root)
     with contextlib.ExitStack() as stack:
-        fleet = demo_fleet(root, stack)
+        fleet = demo_chain.add_network(root, stack, demo_fleet(root, stack))
         settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}, "fleet": fleet}, "demo")
         print(
             "demo: sample vase sealed and queued as job %d. Open http://127.0.0.1:%d : the first visit creates the "
