@@ -358,6 +358,13 @@ class Ledger:
             totals[box_id] = totals.get(box_id, 0) + int(reward)
         return totals
 
+    def paid_boxes_after(self, row: int) -> tuple:
+        """(the last payment's row, the boxes paid after payment row `row`): whose rewards reports to send again
+        after `mipai-chain claim` (another process) recorded a payment."""
+        rows = self._db.execute("SELECT rowid, box_id FROM payments WHERE rowid > ? ORDER BY rowid", (row,))
+        found = rows.fetchall()
+        return (found[-1][0] if found else row), {box_id for _row, box_id in found}
+
     def paid(self, box_id: str) -> int:
         """What claims paid the box so far, as the ledger recorded them."""
         row = self._db.execute("SELECT paid FROM box_state WHERE box_id = ?", (box_id,)).fetchone()

@@ -41,6 +41,7 @@ class VerifyService:
         self._boxes_read = time.monotonic()
         self._last_flush = time.monotonic()
         self._last_sweep = 0.0
+        self._payments_seen = 0  # the last payment (ledger row) whose box was sent its report
         self.counts = {"messages": 0, "accepted": 0, "refused": 0}
         self._granted = 0
         client.on_message = self._on_message
@@ -103,7 +104,8 @@ class VerifyService:
         if force or monotonic - self._last_sweep >= SWEEP_SECONDS:
             self._last_sweep = monotonic
             decided = self.ledger.settle(None, now, self.patience)
-            self._publish({box_id for box_id, _hash, _verdict in decided}, decided)
+            self._payments_seen, paid = self.ledger.paid_boxes_after(self._payments_seen)
+            self._publish({box_id for box_id, _hash, _verdict in decided} | paid, decided)
         self._last_flush = monotonic if not self.batch else self._last_flush
 
     def _publish(self, box_ids, decided) -> None:
