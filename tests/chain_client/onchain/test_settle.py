@@ -241,3 +241,16 @@ def test_a_batch_file_proves_each_receipt_and_audits_against_the_chain(network, 
     data["receipts"][0]["envelope"] = data["receipts"][0]["envelope"].replace('"PLA"', '"ABS"')
     with pytest.raises(batches.BatchError, match="receipt 0: receipt_hash"):
         batches.load(data)
+
+
+def test_a_claim_paid_before_a_crash_is_recorded_by_the_next_round_and_not_sent_again(network, verifier):
+    job = new_job()
+    box, owner = _box(verifier, network, job)
+    reward = _print(verifier, box, job, T0, 1800, T0 + 2000)
+    verifier.work.anchor(T0 + DAY)
+    [(_box_id, signed)] = verifier.signed_claims()
+    verifier.relayer.submit_claim(signed)  # relayed, then the process stops before the ledger heard of it
+    assert verifier.relayer.run(timeout=30) and network.balance(owner) == reward
+    assert verifier.ledger.paid(box.box_id) == 0
+    assert verifier.work.due_claims() == []  # the chain says paid: nothing to claim, and the ledger catches up
+    assert verifier.ledger.paid(box.box_id) == reward and network.balance(owner) == reward
