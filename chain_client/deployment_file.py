@@ -15,7 +15,6 @@ from secure_print.signer_key import write_secret_file
 
 FORMAT = "mipai-deployment-v1"
 EVM_KEY_PREFIX = "mipai-evm-key:"
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 CONTRACT_NAMES = ("BoxRegistry", "PrintRewards", "ThreeDPToken")
 
 
@@ -49,8 +48,10 @@ def load_evm_key(path: str) -> LocalAccount:
         secret = bytes.fromhex(text[len(EVM_KEY_PREFIX) + 2 :])
     except ValueError:
         secret = b""
-    if len(secret) != 32 or not 0 < int.from_bytes(secret, "big") < _SECP256K1_N:
-        raise DeploymentFileError("%s does not hold a 32-byte secp256k1 key" % path)
+    try:
+        claims.VerifierKey(secret)  # the one check of a secp256k1 secret
+    except claims.ClaimError:
+        raise DeploymentFileError("%s does not hold a 32-byte secp256k1 key" % path) from None
     if os.stat(path).st_mode & 0o077:
         raise DeploymentFileError("%s is readable by others (chmod 600 it): a key file is the owner's only" % path)
     return Account.from_key(secret)
