@@ -62,6 +62,7 @@ bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/fleet_bench.py
 	$(BIN)/python bench/chain_bench.py
 	$(BIN)/python bench/verify_bench.py
+	$(BIN)/python bench/settle_bench.py
 	$(BIN)/python bench/edge_bench.py
 
 lint: $(STAMP)

@@ -1,5 +1,6 @@
 """`mipai-chain`, the network's light chain client: the registry of boxes and jobs, `verify` (receipts checked
-against signed telemetry over MQTT, rewards reported back to each box) and `status`."""
+against signed telemetry over MQTT, rewards reported back to each box), `status`, and settlement on an EVM chain:
+`deploy`, `boxes register`, `anchor`, `claim`, `cosign`, `prove` and `audit`."""
 
 import argparse
 import json
@@ -9,7 +10,10 @@ import socket
 import sys
 import time
 
-from chain_client import rewards, service
+from web3 import Web3
+
+from chain_client import batches, claims, deploy, deployment_file, evm, rewards, service, settle
+from chain_client.deployment_file import DeploymentFileError
 from chain_client.job_registry import JobFileError, job_entry
 from chain_client.ledger import Ledger, LedgerError
 from chain_client.verifier import DEFAULT_PATIENCE_SECONDS, BoxEntry
@@ -29,6 +33,11 @@ def _ledger(args) -> Ledger:
 
 
 def run_keygen(args) -> int:
+    if args.evm:
+        account = deployment_file.new_evm_key(args.output)
+        print("EVM key written to %s (mode 0600)" % args.output)
+        print("address %s: fund it with gas to relay; name it as a verifier to co-sign claims" % account.address)
+        return 0
     key = SignerKey.generate(keytext.NETWORK)
     try:
         write_secret_file(args.output, key.to_text().encode())
@@ -136,6 +145,186 @@ def run_verify(args) -> int:
     return 0
 
 
+def _chain(args):
+    """(web3, deployment file, deployment) of --rpc and --deployment."""
+    described = deployment_file.read(args.deployment)
+    w3 = evm.connect(args.rpc)
+    return w3, described, deployment_file.attach(w3, described, args.deployment)
+
+
+def run_deploy(args) -> int:
+    if os.path.exists(args.output):
+        raise UsageError("%s exists; a deployment file is never overwritten" % args.output)
+    admin = deployment_file.load_evm_key(args.key)
+    verifiers = [chain_address.normalise(v) for v in args.verifier] or [admin.address]
+    k = args.k or len(verifiers)
+    if not 1 <= k <= len(verifiers):
+        raise UsageError("--k must be from 1 to the number of verifiers (%d)" % len(verifiers))
+    w3 = evm.connect(args.rpc)
+    start = evm.rpc(lambda: w3.eth.block_number, "reading the block number")
+    made = deploy.deploy(w3, admin, verifiers=[evm_checksum(v) for v in verifiers], k=k,
+                         epoch_length=args.epoch_length, epoch_limit=args.epoch_limit)  # fmt: skip
+    described = deployment_file.describe(w3, made, start)
+    deployment_file.write(args.output, described)
+    print("deployed on chain %d: registry %s, rewards %s, token %s" % (described.chain_id,
+          made.registry.address, made.rewards.address, made.token.address))  # fmt: skip
+    print("verifiers %s, k = %d; deployment file %s" % (", ".join(described.verifiers), k, args.output))
+    return 0
+
+
+def evm_checksum(address: str) -> str:
+    return Web3.to_checksum_address(address)
+
+
+def run_boxes_register(args) -> int:
+    w3, _described, made = _chain(args)
+    admin = deployment_file.load_evm_key(args.key)
+    ledger = _ledger(args)
+    try:
+        boxes = ledger.boxes()
+    finally:
+        ledger.close()
+    if not boxes:
+        raise UsageError("no boxes in the ledger %s (add them: %s boxes add)" % (args.ledger, PROGRAM))
+    registry = made.registry.functions
+    for box_id, entry in sorted(boxes.items()):
+        key = receipt.box_key_hash(entry.ed25519)
+        device, owner = evm_checksum(entry.evm_address), evm_checksum(entry.owner)
+        known = evm.rpc(lambda key=key: registry.boxes(key).call(), "reading the registry")
+        if known[2] and (evm_checksum(known[0]), evm_checksum(known[1])) == (device, owner):
+            print("box %s: registered already" % box_id)
+            continue
+        action = "updateBox" if known[2] else "registerBox"
+        deploy.call_admin(w3, admin, made.registry, action, key, device, owner)
+        print("box %s: %s, device %s, owner %s" % (box_id, "updated" if known[2] else "registered", device, owner))
+    return 0
+
+
+def _settlement(args, ledger):
+    from chain_client.relayer import Relayer
+
+    w3, described, made = _chain(args)
+    account = deployment_file.load_evm_key(args.key)
+    relayer = Relayer(w3, account, made, args.ledger)
+    return settle.Settlement(w3, described, made, ledger, relayer, getattr(args, "batch_dir", ""))
+
+
+def _print_outcomes(outcomes, nothing: str) -> int:
+    if not outcomes:
+        print(nothing)
+    for outcome in outcomes:
+        gas = " gas %d" % outcome.gas if outcome.gas else ""
+        note = ": " + outcome.note if outcome.note else ""
+        print("%s: %s %s%s%s" % (outcome.what, outcome.state, outcome.tx, gas, note))
+    return 0 if all(outcome.state == "done" for outcome in outcomes) else 1
+
+
+def run_anchor(args) -> int:
+    ledger = _ledger(args)
+    try:
+        work = _settlement(args, ledger)
+        outcomes = work.anchor(int(time.time()), args.include_open_epoch, args.timeout)
+        work.relayer.close()
+    finally:
+        ledger.close()
+    return _print_outcomes(outcomes, "nothing to anchor: no accepted receipts of a closed epoch left unanchored")
+
+
+def run_claim(args) -> int:
+    ledger = _ledger(args)
+    try:
+        work = _settlement(args, ledger)
+        domain = work.described.domain
+        old = settle.read_claims(args.claims_file, domain) if os.path.exists(args.claims_file) else []
+        due = work.due_claims(args.validity, old)
+        settle.write_claims(args.claims_file, domain, due)
+        signatures = {}
+        for path in [args.key, *(args.verifier_key or [])]:
+            signer = deployment_file.verifier_key(path)
+            if signer.address in work.described.verifiers:
+                signatures[signer.address] = dict.fromkeys(c for _b, c in due)
+                for _box_id, claim in due:
+                    signatures[signer.address][claim] = signer.sign(claim, domain)
+        for path in args.signatures or []:
+            signer, found = settle.read_signatures(path, domain)
+            signatures.setdefault(signer, {}).update(found)
+        ready, short = settle.gather(due, domain, signatures, work.described.verifiers, work.described.k)
+        for box_id, reason in short:
+            print("box %s: not relayed: %s" % (box_id, reason))
+        outcomes = work.relay(ready, int(time.time()), args.timeout)
+        work.relayer.close()
+    finally:
+        ledger.close()
+    if short:
+        print("claims file %s: %d claims wait for co-signatures" % (args.claims_file, len(short)))
+    code = _print_outcomes(outcomes, "nothing to relay" if short else "nothing to claim: every box is paid its "
+                           "anchored total")  # fmt: skip
+    return code if not short else 1
+
+
+def run_cosign(args) -> int:
+    described = deployment_file.read(args.deployment)
+    key = deployment_file.verifier_key(args.key)
+    if key.address not in described.verifiers:
+        raise UsageError("%s is not one of this deployment's verifiers" % key.address)
+    due = settle.read_claims(args.claims, described.domain)
+    ledger = _ledger(args)
+    try:
+        signed, refused = settle.cosign(key, ledger, due, described.domain, int(time.time()))
+    finally:
+        ledger.close()
+    settle.write_signatures(args.output, described.domain, key.address, signed)
+    for reason in refused:
+        print("not signed: %s" % reason)
+    print("%d of %d claims signed by %s into %s" % (len(signed), len(due), key.address, args.output))
+    return 0 if not refused else 1
+
+
+def _receipt_hash(text: str) -> str:
+    if os.path.isfile(text):
+        with open(text, "rb") as handle:
+            return receipt.receipt_hash(handle.read().strip())
+    digest = text.lower().removeprefix("0x")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise UsageError("RECEIPT is a receipt hash (64 hex digits) or a file holding the signed receipt")
+    return digest
+
+
+def run_prove(args) -> int:
+    digest = _receipt_hash(args.receipt)
+    ledger = _ledger(args)
+    try:
+        found = ledger.batch_of(digest)
+    finally:
+        ledger.close()
+    if found is None:
+        raise UsageError("receipt %s is in no anchored batch of this ledger (not accepted, or not anchored yet)"
+                         % digest)  # fmt: skip
+    root, epoch, _count, path, tx = found
+    batch = batches.read(path)
+    index = batches.index_of(batch, digest)
+    entry = batch.to_json()["receipts"][index]
+    proof = {"receipt_hash": entry["receipt_hash"], "box_key": entry["box_key"], "reward": entry["reward"],
+             "leaf": entry["leaf"], "proof": entry["proof"], "root": root, "epoch": epoch, "anchor_tx": tx,
+             "batch_file": path}  # fmt: skip
+    if args.rpc:
+        w3, described, made = _chain(args)
+        work = settle.Settlement(w3, described, made, None, None, "")
+        proof["included_on_chain"] = work.included_on_chain(batch, index)
+    print(json.dumps(proof, indent=1))
+    return 0 if proof.get("included_on_chain", True) else 1
+
+
+def run_audit(args) -> int:
+    batch = batches.read(args.batch)
+    w3, described, made = _chain(args)
+    summary = settle.Settlement(w3, described, made, None, None, "").audit(batch)
+    paid = sum(entry.reward for entry in batch.entries)
+    print("batch %s: %d receipts, every signature, hash and proof checks; root %s %s; rewards %s" % (
+        args.batch, len(batch.entries), batch.root, summary, rewards.text(paid)))  # fmt: skip
+    return 0
+
+
 def _interrupt(_signal, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -146,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     keygen = sub.add_parser("keygen", help="make the verifier's key that signs rewards reports")
     keygen.add_argument("-o", "--output", required=True)
+    keygen.add_argument("--evm", action="store_true",
+                        help="an EVM (secp256k1) key: a relayer's account or a verifier's claim signer")  # fmt: skip
     keygen.set_defaults(run=run_keygen)
     boxes = sub.add_parser("boxes", help="the registry of boxes").add_subparsers(dest="action", required=True)
     add_box = boxes.add_parser("add", help="register a box with its keys and owner")
@@ -154,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_box.add_argument("--evm-address", help="the box's EVM address (checked against --binding when both)")
     add_box.add_argument("--owner", required=True, help="the owner's EVM address, paid by claims")
     add_box.set_defaults(run=run_boxes_add)
+    register = boxes.add_parser("register", help="write the ledger's boxes into the registry on chain")
+    _chain_arguments(register, key_help="the registrar's EVM key file (the deployer's)")
+    register.set_defaults(run=run_boxes_register)
     jobs = sub.add_parser("jobs", help="the registry of jobs the platform issued")
     jobs = jobs.add_subparsers(dest="action", required=True)
     add_job = jobs.add_parser("add", help="record a sealed job from its public header")
@@ -178,15 +372,63 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--cert-file", default="", help="the verifier's certificate (mipai-fleet ca verifier)")
     verify.add_argument("--key-file", default="")
     verify.set_defaults(run=run_verify)
+    deploy_cmd = sub.add_parser("deploy", help="deploy the registry, the reward contract and the 3DP token")
+    deploy_cmd.add_argument("--rpc", required=True, help="the chain's JSON-RPC URL")
+    deploy_cmd.add_argument("--key", required=True, help="the deployer's EVM key file (admin, registrar, anchorer)")
+    deploy_cmd.add_argument("-o", "--output", default="deployment.json", help="the deployment file to write")
+    deploy_cmd.add_argument("--verifier", action="append", default=[],
+                            help="a verifier address co-signing claims (repeat; default: the deployer)")  # fmt: skip
+    deploy_cmd.add_argument("--k", type=int, default=0, help="signatures a claim needs (default: all verifiers)")
+    deploy_cmd.add_argument("--epoch-length", type=int, default=deploy.DEFAULT_EPOCH_LENGTH, help="seconds")
+    deploy_cmd.add_argument("--epoch-limit", type=int, default=deploy.DEFAULT_EPOCH_LIMIT,
+                            help="token units claims may mint per epoch")  # fmt: skip
+    deploy_cmd.set_defaults(run=run_deploy)
+    anchor = sub.add_parser("anchor", help="batch closed epochs' accepted receipts and anchor each batch's root")
+    _chain_arguments(anchor, key_help="the relayer's EVM key file (holds ANCHOR_ROLE)")
+    anchor.add_argument("--batch-dir", default="batches", help="where batch files are written")
+    anchor.add_argument("--include-open-epoch", action="store_true",
+                        help="batch the current epoch's receipts so far too (later ones: another batch)")  # fmt: skip
+    anchor.set_defaults(run=run_anchor)
+    claim = sub.add_parser("claim", help="claim each box's anchored total, co-signed by k verifiers")
+    _chain_arguments(claim, key_help="the relayer's EVM key file (it signs too when it is a verifier)")
+    claim.add_argument("--claims-file", default="claims.json", help="written for other verifiers to co-sign")
+    claim.add_argument("--signatures", action="append", help="a signature file from mipai-chain cosign (repeat)")
+    claim.add_argument("--verifier-key", action="append", help="another verifier's EVM key file held here")
+    claim.add_argument("--validity", type=int, default=settle.DEFAULT_VALIDITY, help="seconds a claim stays valid")
+    claim.set_defaults(run=run_claim)
+    cosign = sub.add_parser("cosign", help="co-sign a claims file with this verifier's key, against its ledger")
+    cosign.add_argument("claims", help="the claims file (mipai-chain claim writes it)")
+    cosign.add_argument("--key", required=True, help="this verifier's EVM key file")
+    cosign.add_argument("--deployment", default="deployment.json")
+    cosign.add_argument("-o", "--output", required=True, help="the signature file to write")
+    cosign.set_defaults(run=run_cosign)
+    prove = sub.add_parser("prove", help="the inclusion proof of one receipt (checked on chain with --rpc)")
+    prove.add_argument("receipt", help="the receipt hash, or a file holding the signed receipt")
+    prove.add_argument("--rpc", default="")
+    prove.add_argument("--deployment", default="deployment.json")
+    prove.set_defaults(run=run_prove)
+    audit = sub.add_parser("audit", help="recompute a batch file and check it against its root on chain")
+    audit.add_argument("batch", help="the batch file")
+    audit.add_argument("--rpc", required=True)
+    audit.add_argument("--deployment", default="deployment.json")
+    audit.set_defaults(run=run_audit)
     return parser
+
+
+def _chain_arguments(parser, key_help: str) -> None:
+    parser.add_argument("--rpc", required=True, help="the chain's JSON-RPC URL")
+    parser.add_argument("--key", required=True, help=key_help)
+    parser.add_argument("--deployment", default="deployment.json", help="the file mipai-chain deploy wrote")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for transactions")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, LedgerError, JobFileError, SignerKeyError, keytext.KeyTextError,
-            chain_address.BindingError) as exc:  # fmt: skip
+    except (UsageError, LedgerError, JobFileError, SignerKeyError, keytext.KeyTextError, DeploymentFileError,
+            chain_address.BindingError, settle.SettleError, batches.BatchError, evm.ChainError,
+            claims.ClaimError) as exc:  # fmt: skip
         print("%s: %s" % (PROGRAM, exc), file=sys.stderr)
     except OSError as exc:
         print("%s: %s: %s" % (PROGRAM, exc.filename or "", exc.strerror or exc), file=sys.stderr)

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS notices (box_id TEXT NOT NULL, topic TEXT NOT NULL, r
 CREATE TABLE IF NOT EXISTS anchored (hash TEXT PRIMARY KEY, batch TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS payments (tx TEXT PRIMARY KEY, box_id TEXT NOT NULL, amount TEXT NOT NULL,
     total TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (root TEXT PRIMARY KEY, epoch INTEGER NOT NULL, count INTEGER NOT NULL,
+    path TEXT NOT NULL, tx TEXT NOT NULL DEFAULT '', at INTEGER NOT NULL);
 """
 MAX_NOTICES_PER_BOX = 200
 
@@ -306,6 +308,67 @@ class Ledger:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def accepted_unanchored(self, decided_before: int) -> list:
+        """Accepted receipts decided before `decided_before` and in no anchored batch: (hash, box id, Ed25519 key
+        hex, reward, decided, payload), in the order a batch lists them (decision time, then hash)."""
+        rows = self._db.execute(
+            "SELECT r.hash, r.box_id, b.ed25519, r.reward, r.decided, r.payload FROM receipts r JOIN boxes b ON "
+            "b.box_id = r.box_id WHERE r.state = 'accepted' AND r.decided < ? AND r.hash NOT IN (SELECT hash FROM "
+            "anchored) ORDER BY r.decided, r.hash",
+            (decided_before,),
+        ).fetchall()
+        return [(h, box, key, int(reward), decided, bytes(payload)) for h, box, key, reward, decided, payload in rows]
+
+    def record_batch(self, root: str, epoch: int, count: int, path: str, now: int) -> None:
+        """A batch file written (before its anchor is sent); written again, it keeps its first record."""
+        self._db.execute("INSERT OR IGNORE INTO batches (root, epoch, count, path, at) VALUES (?, ?, ?, ?, ?)",
+                         (root, epoch, count, path, now))  # fmt: skip
+
+    def batch_anchored(self, root: str, hashes, tx: str, now: int) -> None:
+        """The batch `root` is anchored by `tx`: its receipts are marked, all in one transaction."""
+        self._begin()
+        try:
+            self._db.execute("UPDATE batches SET tx = ? WHERE root = ?", (tx, root))
+            self._db.executemany("INSERT OR IGNORE INTO anchored VALUES (?, ?, ?)", [(h, root, now) for h in hashes])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def batch_of(self, receipt_hash: str):
+        """(root, epoch, count, batch file path, anchor tx) of the anchored batch holding the receipt, or None."""
+        return self._db.execute(
+            "SELECT b.root, b.epoch, b.count, b.path, b.tx FROM anchored a JOIN batches b ON b.root = a.batch WHERE "
+            "a.hash = ?",
+            (receipt_hash,),
+        ).fetchone()
+
+    def batches(self) -> list:
+        """Every batch: (root, epoch, count, path, anchor tx or '')."""
+        return self._db.execute("SELECT root, epoch, count, path, tx FROM batches ORDER BY epoch, at").fetchall()
+
+    def anchored_earned(self) -> dict:
+        """Per box id: the sum of rewards of its accepted receipts that are in an anchored batch (what a claim
+        may sign: every unit it pays is backed by a root on chain)."""
+        totals: dict = {}
+        for box_id, reward in self._db.execute(
+            "SELECT r.box_id, r.reward FROM receipts r JOIN anchored a ON a.hash = r.hash WHERE r.state = 'accepted'"
+        ):
+            totals[box_id] = totals.get(box_id, 0) + int(reward)
+        return totals
+
+    def paid_boxes_after(self, row: int) -> tuple:
+        """(the last payment's row, the boxes paid after payment row `row`): whose rewards reports to send again
+        after `mipai-chain claim` (another process) recorded a payment."""
+        rows = self._db.execute("SELECT rowid, box_id FROM payments WHERE rowid > ? ORDER BY rowid", (row,))
+        found = rows.fetchall()
+        return (found[-1][0] if found else row), {box_id for _row, box_id in found}
+
+    def paid(self, box_id: str) -> int:
+        """What claims paid the box so far, as the ledger recorded them."""
+        row = self._db.execute("SELECT paid FROM box_state WHERE box_id = ?", (box_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def earned(self, box_id: str) -> int:
         """The box's lifetime total of rewards for accepted receipts (what claims co-sign)."""

@@ -385,6 +385,9 @@ class Relayer:
             receipt = get_receipt(w3, job.tx_hash)
             if receipt is None:
                 mined = rpc(lambda: w3.eth.get_transaction_count(me, "latest"), "reading the nonce")
+                if job.nonce is not None and mined > job.nonce:  # mined in between the two questions, perhaps
+                    receipt = get_receipt(w3, job.tx_hash)
+            if receipt is None:
                 self.core.not_mined(job, mined, now)
                 if job.state is State.SENT and self.core.should_rebroadcast(job, now):
                     self._broadcast(job, now)

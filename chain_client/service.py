@@ -41,6 +41,7 @@ class VerifyService:
         self._boxes_read = time.monotonic()
         self._last_flush = time.monotonic()
         self._last_sweep = 0.0
+        self._payments_seen = 0  # the last payment (ledger row) whose box was sent its report
         self.counts = {"messages": 0, "accepted": 0, "refused": 0}
         self._granted = 0
         client.on_message = self._on_message
@@ -63,6 +64,11 @@ class VerifyService:
         self._granted += 1
         if self._granted == len(SUBSCRIBED):
             self.log("verify: subscribed to %d topics in group %s" % (self._granted, self.group))
+
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker granted every subscription of the group."""
+        return self._granted == len(SUBSCRIBED)
 
     def _on_message(self, _client, _userdata, message) -> None:
         self.batch.append((message.topic, message.payload, message.mid, message.qos))
@@ -98,7 +104,8 @@ class VerifyService:
         if force or monotonic - self._last_sweep >= SWEEP_SECONDS:
             self._last_sweep = monotonic
             decided = self.ledger.settle(None, now, self.patience)
-            self._publish({box_id for box_id, _hash, _verdict in decided}, decided)
+            self._payments_seen, paid = self.ledger.paid_boxes_after(self._payments_seen)
+            self._publish({box_id for box_id, _hash, _verdict in decided} | paid, decided)
         self._last_flush = monotonic if not self.batch else self._last_flush
 
     def _publish(self, box_ids, decided) -> None:
@@ -121,14 +128,22 @@ class VerifyService:
             if len(self.batch) == before:
                 return
 
+    def poll(self, timeout: float = 0.02) -> None:
+        """Read what arrived (waiting up to `timeout` for it) and do what is due."""
+        self.client.loop(timeout=timeout)
+        self._read_waiting()
+        self.step(int(time.time()))
+
+    def publish_reports(self, box_ids) -> None:
+        """Publish these boxes' rewards reports again (after a claim paid them)."""
+        self._publish(set(box_ids), [])
+
     def run(self, seconds: float = 0) -> None:
         """Serve until `seconds` have passed (0: until interrupted)."""
         deadline = time.monotonic() + seconds if seconds else None
         try:
             while deadline is None or time.monotonic() < deadline:
-                self.client.loop(timeout=0.02)
-                self._read_waiting()
-                self.step(int(time.time()))
+                self.poll()
         except KeyboardInterrupt:
             pass
         self.step(int(time.time()), force=True)

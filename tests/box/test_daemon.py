@@ -157,7 +157,15 @@ def test_the_daemon_finds_the_printer_by_scanning_and_again_after_an_unplug(worl
     assert log.count("printer on %s at " % link) == 2
 
 
-def test_the_demo_serves_the_setup_page_and_holds_the_sealed_sample(tmp_path):
+def _rewards(root) -> list:
+    store = Store(str(root / "box.sqlite"))
+    try:
+        return store.rewards()
+    finally:
+        store.close()
+
+
+def test_the_demo_holds_the_sealed_sample_prints_it_from_the_dashboard_and_is_paid(tmp_path):
     root = tmp_path / "demo"
     port = free_port()
     log = tmp_path / "demo.log"
@@ -184,6 +192,16 @@ def test_the_demo_serves_the_setup_page_and_holds_the_sealed_sample(tmp_path):
             answer = subprocess.run([sys.executable, "-m", "fleet.cli", *command[1:]], capture_output=True,
                                     text=True, timeout=60)  # fmt: skip
             assert answer.returncode == 0 and "Sample vase (demo)" in answer.stdout, answer
+            # The owner's first visit to the dashboard starts the held sample.
+            from bench.daemon_bench import log_in
+
+            log_in("http://127.0.0.1:%d" % port).open("http://127.0.0.1:%d/" % port).read()
+            # The demo's network side: the sample's receipt verified, anchored and claimed on the in-process
+            # chain; the box keeps the rewards report it read back, with the amount paid and the transaction.
+            paid = wait_for(lambda: next((r["report"] for r in _rewards(root) if r["report"]["paid"]), None),
+                            "the sample print to be paid on the demo chain", timeout=180)  # fmt: skip
+            assert paid["paid"] == paid["earned"] > 0 and paid["transactions"][0]["amount"] == paid["paid"]
+            assert "network: paid" in log.read_text() and paid["transactions"][0]["tx"] in log.read_text()
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0

@@ -251,3 +251,24 @@ def test_a_verifier_killed_mid_stream_and_a_box_offline_for_a_day_lose_and_doubl
     assert ledger._db.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 0
     assert sorted(row["accepted"] for row in ledger.summary()) == [4, 4, 4]
     assert os.path.exists(tmp_path / "ledger.sqlite")
+
+
+def test_a_payment_recorded_by_claim_reaches_the_box_in_its_next_report(world):
+    """`mipai-chain claim` (another process) records what a claim paid; the running verifier sends the box its
+    report again, with the amount and the transaction, without a new receipt from the box."""
+    tmp_path, broker, ledger, publisher, reader, verifier_public = world
+    box, job = SimBox(), new_job(lines=1000, estimate_s=1800)
+    ledger.add_box(box.entry(), NOW)
+    ledger.add_job(job, NOW)
+    telemetry, message, _digest = box.print_job(job, T0, 3600, every=60)
+    running = Verifier(tmp_path, broker, "v1")
+    try:
+        publisher.send([*telemetry, message])
+        expected = rewards.reward("done", "PLA", 3600, job.estimate_s)
+        _wait(lambda: (reader.report(box.box_id, verifier_public) or {}).get("earned") == expected, "the report")
+        tx = "0x" + "ab" * 32
+        ledger.record_payment(box.box_id, tx, expected, NOW)
+        _wait(lambda: (reader.report(box.box_id, verifier_public) or {}).get("paid") == expected, "the paid report")
+        assert reader.report(box.box_id, verifier_public)["transactions"] == [{"tx": tx, "amount": expected}]
+    finally:
+        running.stop()
