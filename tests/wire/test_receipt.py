@@ -57,6 +57,7 @@ def test_rewards_vector():
                                   vector["box_id"])  # fmt: skip
     assert report["earned"] == 2_150_000_000_000_000_000 and report["paid"] == 10**18
     assert [r["state"] for r in report["receipts"]] == ["accepted", "pending"]
+    assert report["challenges"] == ["5a" * 16, "a5" * 16]  # the verifier's attestation challenges for the box
     with pytest.raises(receipt.ReceiptError, match="not"):
         receipt.read_rewards(vector["payload"].encode(), bytes.fromhex(vector["verifier_public_key"]), "a" * 16)
     with pytest.raises(envelope.EnvelopeError):
