@@ -77,7 +77,8 @@ def weigh(found: receipt.Receipt, key, last, issued) -> Weight:
         for part in (start, end):
             state = issued(part.challenge.hex())
             if state == "used":
-                raise attestation.AttestationInvalid("challenge %s… was used before: a replay" % part.challenge.hex()[:8])
+                raise attestation.AttestationInvalid("challenge %s… was used before: a replay"
+                                                     % part.challenge.hex()[:8])  # fmt: skip
             if record["challenge_from"] == "verifier" and state != "open":
                 raise attestation.AttestationInvalid("challenge %s… was never issued to this box"
                                                      % part.challenge.hex()[:8])  # fmt: skip

@@ -155,6 +155,17 @@ def record(job: opener.OpenedJob, box, ledger, firmware: dict, material) -> int:
     return ledger.record_print(terms.license_id, job.job_id, terms.max_prints, usage_record)
 
 
+def describe_attestation(record: dict) -> str:
+    """One line for a person about a run's `attestation` member."""
+    if "error" in record:
+        return "no attestation: %s" % record["error"]
+    return "bridge %s attested %d commands at start and end (challenges: %s)" % (
+        record["bridge_id"],
+        record["commands"],
+        "the verifier's" if record["challenge_from"] == "verifier" else "the box's own",
+    )
+
+
 def failure_report(report: streamer.StreamReport, sealed: bool = True) -> list:
     """The printer's last complaints and the serial exchanges before a job ended badly, as lines for a person.
 

@@ -28,7 +28,7 @@ def sign(key: bytes, challenge: bytes, counters: tuple) -> str:
     message = b"MIPAI_ATTEST:1\x00" + ident + challenge + struct.pack(">IIQqIQI", *counters)
     mac = hmac.new(key, message, "sha256").hexdigest()
     words = ["ID:" + ident.hex()] + ["%s:%d" % pair for pair in zip(FIELDS, counters, strict=True)]
-    return "MIPAI_ATTEST:1 " + " ".join(words + ["CHALLENGE:" + challenge.hex(), "MAC:" + mac])
+    return "MIPAI_ATTEST:1 " + " ".join([*words, "CHALLENGE:" + challenge.hex(), "MAC:" + mac])
 
 
 START = (2, 5, 300, 10_000, 3, 40_000, 1)  # boot 2, seq 5: 300 commands and 10 mm before this job

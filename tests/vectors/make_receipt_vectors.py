@@ -23,10 +23,17 @@ NOW = 1_800_000_000
 # An attested print's member (the lines are tests/vectors/edge-attestation/good_start.json and good_end.json;
 # the receipt's format checks only their shape, the verifier verifies them).
 _EDGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "edge-attestation")
+
+
+def _edge_line(name: str) -> str:
+    with open(os.path.join(_EDGE, name)) as handle:
+        return json.load(handle)["line"]
+
+
 ATTESTED = {
     "bridge_id": "02d404f31ea7edeb",
-    "start": json.load(open(os.path.join(_EDGE, "good_start.json")))["line"],
-    "end": json.load(open(os.path.join(_EDGE, "good_end.json")))["line"],
+    "start": _edge_line("good_start.json"),
+    "end": _edge_line("good_end.json"),
     "challenge_from": "verifier",
     "commands": 100000,
 }
@@ -78,14 +85,22 @@ def main() -> None:
             "malformed",
         ),
         "attestation_too_big": (_raw(receipt.RECEIPT_KIND, dict(body, attestation={"blob": "x" * 5000})), "malformed"),
-        "good_attestation_error": (_raw(receipt.RECEIPT_KIND, dict(body, attestation={"error": "BridgeNotPaired: "
-                                                                                                "the bridge is not paired"})), "ok"),
-        "attestation_unknown_member": (_raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, fw="edge-1"))),
-                                       "malformed"),
-        "attestation_not_a_reply_line": (_raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, end="ok"))),
-                                         "malformed"),
+        "good_attestation_error": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation={"error": "BridgeNotPaired: the bridge is not paired"})),
+            "ok",
+        ),
+        "attestation_unknown_member": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, fw="edge-1"))),
+            "malformed",
+        ),
+        "attestation_not_a_reply_line": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, end="ok"))),
+            "malformed",
+        ),
         "attestation_challenge_from_other": (
-            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, challenge_from="owner"))), "malformed"),
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, challenge_from="owner"))),
+            "malformed",
+        ),
         "attestation_error_empty": (_raw(receipt.RECEIPT_KIND, dict(body, attestation={"error": ""})), "malformed"),
         "material_lower_case": (_raw(receipt.RECEIPT_KIND, dict(body, material="pla")), "malformed"),
         "receipt_number_zero": (_raw(receipt.RECEIPT_KIND, body, seq=0), "malformed"),
