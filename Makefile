@@ -53,6 +53,7 @@ bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/chain_bench.py
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/edge_bench.py
+	$(BIN)/python bench/attest_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
