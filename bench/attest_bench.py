@@ -10,8 +10,8 @@ board's figure is the UART round trip (about 0.2 ms a line at 250,000 baud) plus
 
 import argparse
 import os
+import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +22,9 @@ sys.path.insert(0, ROOT)
 from bench.stream_bench import print_table  # noqa: E402
 from box.printing import job_run  # noqa: E402
 from firmware_bridge import attestation, marlin, streamer  # noqa: E402
-from firmware_bridge.edge import keystore  # noqa: E402
 from firmware_bridge.virtual_printer import VirtualPrinterProcess  # noqa: E402
-
-KEY = bytes(range(32))
+from tests.edge.bridged import bridged_printer  # noqa: E402
+from tests.edge.harness import KEY  # noqa: E402
 
 
 def job(lines: int, offset: int) -> list:
@@ -56,33 +55,20 @@ def fetch_ms(connection, hooks: Hooks) -> float:
     return elapsed
 
 
-def bridged(rounds: int, lines: int, state: str) -> dict:
-    keystore.pair(KEY.hex(), state)
+def bridged(rounds: int, lines: int, directory: pathlib.Path) -> dict:
     starts, ends = [], []
-    with VirtualPrinterProcess("--heat-rate", "1e6", "--move-time-scale", "0.01") as printer:
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "firmware_bridge.edge_pty", "--printer", printer.path, "--state-dir", state],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+    with bridged_printer(directory, "--move-time-scale", "0.01") as (port, _record):
+        connection = streamer.connect(port, bauds=(250000,))
+        hooks = Hooks()
         try:
-            port = bridge.stdout.readline().strip()
-            connection = streamer.connect(port, bauds=(250000,))
-            hooks = Hooks()
-            try:
-                for n in range(rounds):
-                    starts.append(fetch_ms(connection, hooks))
-                    report = streamer.stream(connection, iter(job(lines, n)))
-                    if report.outcome != marlin.DONE:
-                        raise SystemExit("a job did not finish: %s" % report.reason)
-                    ends.append(fetch_ms(connection, hooks))
-            finally:
-                connection.close()
+            for n in range(rounds):
+                starts.append(fetch_ms(connection, hooks))
+                report = streamer.stream(connection, iter(job(lines, n)))
+                if report.outcome != marlin.DONE:
+                    raise SystemExit("a job did not finish: %s" % report.reason)
+                ends.append(fetch_ms(connection, hooks))
         finally:
-            bridge.terminate()
-            bridge.wait(10)
-            bridge.stdout.close()
+            connection.close()
     return {"start": starts, "end": ends}
 
 
@@ -113,8 +99,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--lines", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as state:
-        figures = bridged(args.rounds, args.lines, state)
+    with tempfile.TemporaryDirectory() as directory:
+        figures = bridged(args.rounds, args.lines, pathlib.Path(directory))
     rows = [
         row("fetch at job start (idle link), bridge on a pty", figures["start"]),
         row("fetch at job end (after the last ok), bridge on a pty", figures["end"]),

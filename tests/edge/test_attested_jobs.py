@@ -16,10 +16,10 @@ import pytest
 from box.printing import challenges
 from chain_client import rewards
 from firmware_bridge import attestation, edge_pairing
-from firmware_bridge.edge import attest, keystore
-from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from firmware_bridge.edge import attest
 from secure_print.signer_key import SignerKey
 from tests.daemon_process import Daemon, job_row, wait_for
+from tests.edge.bridged import bridged_printer
 from tests.edge.harness import KEY
 from tests.mosquitto import Listener, Mosquitto
 from tests.users import World
@@ -27,6 +27,7 @@ from wire import keytext, receipt, topics
 
 COMMANDS = 400  # a small job: a test of the evidence, not of speed
 BRIDGE_ID = attest.to_hex(attest.bridge_id(KEY))
+QUICK = ("--move-time-scale", "0.01")  # the virtual printer's moves at a hundredth of real time
 
 
 @pytest.fixture
@@ -49,31 +50,6 @@ def small_job(world: World, tmp_path) -> str:
     source = tmp_path / "small.gcode"
     source.write_text("\n".join(lines) + "\n")
     return world.seal("--max-prints", "3", source=str(source), name="small.mipjob")
-
-
-@contextmanager
-def bridged_printer(tmp_path, paired: bool = True, move_time_scale: float = 0.01):
-    """A virtual printer and the bridge in front of it; yields (bridge port, file of the commands executed)."""
-    state = tmp_path / "bridge-state"
-    state.mkdir()
-    if paired:
-        keystore.pair(KEY.hex(), str(state))
-    record = tmp_path / "executed.gcode"
-    with VirtualPrinterProcess("--record", str(record), "--heat-rate", "1e6", "--move-time-scale",
-                               str(move_time_scale)) as printer:  # fmt: skip
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "firmware_bridge.edge_pty", "--printer", printer.path, "--state-dir", str(state)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            port = bridge.stdout.readline().strip()
-            assert port, "the bridge did not start"
-            yield port, record
-        finally:
-            bridge.terminate()
-            bridge.wait(10)
-            bridge.stdout.close()
 
 
 def payloads(listener: Listener, name: str) -> list:
@@ -134,7 +110,7 @@ def test_a_print_through_the_bridge_is_attested_against_the_verifiers_challenges
     listener = Listener(broker, ["%s/+/#" % topics.PREFIX])
     # Moves at a third of real time: the print lasts a few seconds, so the box's telemetry samples (once a
     # second) show the hotend at its target, as the verifier's plausibility check wants.
-    bridged = bridged_printer(tmp_path, move_time_scale=0.3)
+    bridged = bridged_printer(tmp_path, "--move-time-scale", "0.3")
     with verifier_process(tmp_path, broker) as verify_log, bridged as (port, record):
         daemon = Daemon(world, port).on_broker(broker.port, verifiers=[verifier_key]).start()
         try:
@@ -178,7 +154,7 @@ def test_a_print_through_the_bridge_is_attested_against_the_verifiers_challenges
 def test_mipai_box_print_attests_against_the_boxs_own_challenges_and_says_so(trusted_world, tmp_path):
     world = trusted_world
     job = small_job(world, tmp_path)
-    with bridged_printer(tmp_path) as (port, record):
+    with bridged_printer(tmp_path, *QUICK) as (port, record):
         result = world.box("print", job, "--port", port)
     executed = record.read_text().splitlines()  # once the printer stopped: its planner has run every move
     assert result.returncode == 0, result.stderr
@@ -190,7 +166,7 @@ def test_mipai_box_print_attests_against_the_boxs_own_challenges_and_says_so(tru
 def test_an_unpaired_bridge_prints_the_job_and_the_box_says_why_there_is_no_attestation(trusted_world, tmp_path):
     world = trusted_world
     job = small_job(world, tmp_path)
-    with bridged_printer(tmp_path, paired=False) as (port, record):
+    with bridged_printer(tmp_path, *QUICK, paired=False) as (port, record):
         result = world.box("print", job, "--port", port)
     executed = record.read_text().splitlines()  # once the printer stopped: its planner has run every move
     assert result.returncode == 0, result.stderr
