@@ -7,7 +7,9 @@ import os
 import sqlite3
 import threading
 
-CHALLENGE_BYTES = 16
+from firmware_bridge.edge import attest
+
+CHALLENGE_BYTES = attest.CHALLENGE_BYTES
 MAX_KEPT = 64  # unused challenges kept; the oldest go first beyond it
 FROM_VERIFIER = "verifier"
 FROM_BOX = "box"
@@ -38,7 +40,7 @@ class ChallengeStore:
     def add(self, challenges, now: float) -> int:
         """Keep the verifier's challenges (32 hex digits each) not seen before; returns how many were new. A
         challenge already used is never taken again, however often a report repeats it."""
-        fresh = [c for c in challenges if isinstance(c, str) and len(c) == 2 * CHALLENGE_BYTES and _is_hex(c)]
+        fresh = [c for c in challenges if isinstance(c, str) and attest.from_hex(c, CHALLENGE_BYTES) is not None]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -74,7 +76,3 @@ class ChallengeStore:
         if row is None:
             return os.urandom(CHALLENGE_BYTES), FROM_BOX
         return bytes.fromhex(row[0]), FROM_VERIFIER
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)

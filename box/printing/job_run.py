@@ -2,7 +2,6 @@
 verify completely, then (printer connected) check the printer and record the print, then stream the stream
 pass. Callers differ only in what they do at each step, which they say through `JobRunHooks`."""
 
-import os
 import re
 import time
 
@@ -40,7 +39,7 @@ class JobRunHooks:
     def challenge(self) -> tuple:
         """(16 bytes, origin) for the next attestation request of an edge bridge: the verifier's challenge
         ("verifier"), or by default one of the box's own ("box")."""
-        return os.urandom(attestation.attest.CHALLENGE_BYTES), "box"
+        return attestation.new_challenge(), "box"
 
 
 class JobRun:
