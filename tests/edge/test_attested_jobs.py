@@ -30,15 +30,6 @@ BRIDGE_ID = attest.to_hex(attest.bridge_id(KEY))
 QUICK = ("--move-time-scale", "0.01")  # the virtual printer's moves at a hundredth of real time
 
 
-@pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "broker"
-    directory.mkdir()
-    mosquitto = Mosquitto(directory).start()
-    yield mosquitto
-    mosquitto.stop()
-
-
 def small_job(world: World, tmp_path) -> str:
     """A sealed job of COMMANDS commands: heat, then 377 short moves that extrude 0.1 mm each, over 20 layers."""
     lines = ["G28", "M83", "M109 S200"]
