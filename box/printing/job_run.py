@@ -90,8 +90,9 @@ def run_sealed_job(
         progress_interval=progress_interval,
     )
     run.ended_at = time.time()
-    if start is not None:
-        run.attestation = attestation_record(start, fetch_attestation(connection, hooks), run.report)
+    if start is not None:  # behind a bridge; one that failed at the start is not asked again
+        end = start if isinstance(start, Exception) else fetch_attestation(connection, hooks)
+        run.attestation = attestation_record(start, end, run.report)
     return run
 
 

@@ -109,3 +109,12 @@ def test_rewards_report_refuses_paid_above_earned_and_bad_amounts():
     with pytest.raises(receipt.ReceiptError, match="decimal digits"):
         receipt.parse_rewards({"box_id": "a" * 16, "earned": "01", "paid": "0", "pending": 0, "receipts": [],
                                "transactions": []})  # fmt: skip
+
+
+def test_rewards_report_refuses_malformed_or_too_many_challenges():
+    report = {"box_id": "a" * 16, "earned": "0", "paid": "0", "pending": 0, "receipts": [], "transactions": []}
+    assert receipt.parse_rewards(report)["challenges"] == []  # a report without challenges, as before
+    with pytest.raises(receipt.ReceiptError, match="at most 8"):
+        receipt.parse_rewards(dict(report, challenges=["ab" * 16] * 9))
+    with pytest.raises(receipt.ReceiptError, match="32 hex digits"):
+        receipt.parse_rewards(dict(report, challenges=["AB" * 16]))
