@@ -64,6 +64,7 @@ bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/settle_bench.py
 	$(BIN)/python bench/edge_bench.py
+	$(BIN)/python bench/attest_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ from chain_client.deployment_file import DeploymentFileError
 from chain_client.job_registry import JobFileError, job_entry
 from chain_client.ledger import Ledger, LedgerError
 from chain_client.verifier import DEFAULT_PATIENCE_SECONDS, BoxEntry
+from firmware_bridge import edge_pairing
 from secure_print.signer_key import SignerKey, SignerKeyError, write_secret_file
 from wire import chain_address, keytext, receipt
 
@@ -99,6 +100,25 @@ def run_jobs_add(args) -> int:
                                         ("time estimate", entry.estimate_s)) if value is None]  # fmt: skip
     if missing:
         print("not known, so not checked: %s (give --license-id, --gcode)" % ", ".join(missing))
+    return 0
+
+
+def run_bridges_add(args) -> int:
+    try:
+        keys = edge_pairing.load_keys(args.keys)
+    except edge_pairing.PairingError as exc:
+        raise UsageError(str(exc)) from exc
+    if not os.path.exists(args.keys) or not keys:
+        raise UsageError("%s lists no bridge (mipai-fleet edge pair PORT writes it)" % args.keys)
+    ledger = _ledger(args)
+    try:
+        added = [bridge_id for bridge_id, key in sorted(keys.items())
+                 if ledger.bridges.add_bridge(bridge_id, key, int(time.time()))]  # fmt: skip
+    finally:
+        ledger.close()
+    for bridge_id in added:
+        print("bridge %s recorded: its attestations now weigh receipts" % bridge_id)
+    print("%d new, %d known already" % (len(added), len(keys) - len(added)))
     return 0
 
 
@@ -357,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_job.add_argument("--lines", type=int, help="source line of the job's last command")
     add_job.add_argument("--estimate-seconds", type=int, help="the G-code's own time estimate")
     add_job.set_defaults(run=run_jobs_add)
+    bridges = sub.add_parser("bridges", help="the edge bridges paired with the network")
+    bridges = bridges.add_subparsers(dest="action", required=True)
+    add_bridges = bridges.add_parser("add", help="record the network's copy of paired bridges' keys")
+    add_bridges.add_argument("keys", help="the key file `mipai-fleet edge pair` writes (one 'ID KEY' a line)")
+    add_bridges.set_defaults(run=run_bridges_add)
     status = sub.add_parser("status", help="per box: accepted, refused with reasons, pending, earned")
     status.set_defaults(run=run_status)
     verify = sub.add_parser("verify", help="verify receipts against telemetry over MQTT and report rewards")

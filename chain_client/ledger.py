@@ -8,8 +8,9 @@ restart (or a message delivered twice) changes nothing. Each Ledger object belon
 
 import json
 import sqlite3
+import time
 
-from chain_client import verifier
+from chain_client import attestation_weighing, verifier
 from wire import receipt, topics
 
 SCHEMA = """
@@ -56,6 +57,7 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self.bridges = attestation_weighing.BridgeBook(self._db)  # edge bridges' keys and issued challenges
 
     def close(self) -> None:
         self._db.close()
@@ -237,6 +239,11 @@ class Ledger:
                                  (box_id, found.telemetry_last, found.telemetry_first, digest)).fetchone()  # fmt: skip
             verdict = verifier.judge(fact, self.job(found.job_id), window, first_seen, now, before and before[0],
                                      patience, overlap and overlap[0])  # fmt: skip
+            weight = None
+            if verdict.state == verifier.ACCEPTED and verdict.reward:  # weighed by its edge attestation
+                weight = self.bridges.weigh(box_id, found)
+                verdict = verifier.Verdict(verdict.state, weight.reason,
+                                           attestation_weighing.weighted(verdict.reward, weight.permille))  # fmt: skip
             if verdict.state == verifier.PENDING:
                 if verdict.reason != old_reason:
                     db.execute("UPDATE receipts SET reason = ? WHERE hash = ?", (verdict.reason, digest))
@@ -249,6 +256,8 @@ class Ledger:
                 total = int(earned[0]) if earned else 0
                 self._seen(box_id, 0)
                 db.execute("UPDATE box_state SET earned = ? WHERE box_id = ?", (str(total + verdict.reward), box_id))
+            if changed and weight is not None:
+                self.bridges.use(box_id, weight, now)
             if changed:
                 decided.append((box_id, digest, verdict))
         return decided
@@ -408,13 +417,15 @@ class Ledger:
                               (box_id, receipt.MAX_REPORTED_RECEIPTS)).fetchall()  # fmt: skip
             payments = db.execute("SELECT tx, amount FROM payments WHERE box_id = ? ORDER BY at DESC LIMIT ?",
                                   (box_id, receipt.MAX_REPORTED_RECEIPTS)).fetchall()  # fmt: skip
+            challenges = self.bridges.outstanding(box_id, int(time.time()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         entries = [{"hash": h, "seq": s, "state": st, "reason": r, "reward": int(w)} for h, s, st, r, w in rows]
         body = receipt.rewards_body(box_id, int(earned), int(paid), pending, entries[::-1],
-                                    [{"tx": tx, "amount": int(amount)} for tx, amount in payments[::-1]])  # fmt: skip
+                                    [{"tx": tx, "amount": int(amount)} for tx, amount in payments[::-1]],
+                                    challenges)  # fmt: skip
         return body, seq
 
     def summary(self) -> list:

@@ -99,7 +99,8 @@ class VerifyService:
                 if qos:
                     self.client.ack(mid, qos)
             self.counts["messages"] += len(batch)
-            receipts = {fact.box_id for fact in facts if isinstance(fact, verifier.ReceiptFact)}
+            receipts = {fact.box_id for fact in facts if isinstance(fact, (verifier.ReceiptFact, verifier.Status))}
+            # a box coming online gets a report too: it carries the attestation challenges for its next jobs
             self._publish(receipts | {box_id for box_id, _hash, _verdict in decided}, decided)
         if force or monotonic - self._last_sweep >= SWEEP_SECONDS:
             self._last_sweep = monotonic

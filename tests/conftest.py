@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.mosquitto import Mosquitto
 from tests.users import World
 
 
@@ -16,3 +17,13 @@ def trusted_world(world: World) -> World:
     """The same, with the box trusting the designer's key."""
     assert world.box("trust", "add", world.designer_public).returncode == 0
     return world
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto on a free loopback port, stopped after the test."""
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    mosquitto = Mosquitto(directory).start()
+    yield mosquitto
+    mosquitto.stop()

@@ -37,6 +37,12 @@ _BODY_FIELDS = frozenset(
 )  # fmt: skip
 _REQUIRED = _BODY_FIELDS - {"attestation"}
 _PRINTER_FIELDS = frozenset({"FIRMWARE_NAME", "MACHINE_TYPE"})
+# The `attestation` member: an edge bridge's two reply lines as received, or why the bridge gave none.
+ATTESTED_FIELDS = frozenset({"bridge_id", "start", "end", "challenge_from", "commands"})
+CHALLENGE_ORIGINS = ("verifier", "box")
+MAX_ATTESTATION_LINE = 400
+_HEX16 = re.compile(r"[0-9a-f]{16}\Z")
+_ATTESTATION_LINE = re.compile(r"MIPAI_ATTEST:1 [ -~]{1,385}\Z")
 _TELEMETRY_FIELDS = frozenset({"first", "last", "last_hash"})
 
 
@@ -142,10 +148,7 @@ def parse_body(body) -> Receipt:
         raise ReceiptError("outcome must be one of %s" % ", ".join(OUTCOMES))
     attestation = body.get("attestation")
     if attestation is not None:
-        if not isinstance(attestation, dict):
-            raise ReceiptError("attestation must be an object")
-        if len(canonical.encode(attestation)) > MAX_ATTESTATION_BYTES:
-            raise ReceiptError("attestation is over %d bytes" % MAX_ATTESTATION_BYTES)
+        parse_attestation(attestation)
     receipt = Receipt(
         job_id=_pattern(body["job_id"], "job_id", _HEX32, "32 hex digits"),
         license_id=_pattern(body["license_id"], "license_id", _HEX32, "32 hex digits"),
@@ -169,6 +172,29 @@ def parse_body(body) -> Receipt:
     if receipt.telemetry_last < receipt.telemetry_first:
         raise ReceiptError("telemetry.last is below telemetry.first")
     return receipt
+
+
+def parse_attestation(value) -> dict:
+    """The checked `attestation` member: {"bridge_id", "start", "end", "challenge_from", "commands"} when the
+    bridge attested, {"error"} when a bridge was there but gave no attestation. Only the shape is checked here:
+    the verifier parses and verifies the lines themselves (firmware_bridge.attestation)."""
+    if not isinstance(value, dict):
+        raise ReceiptError("attestation must be an object")
+    if len(canonical.encode(value)) > MAX_ATTESTATION_BYTES:
+        raise ReceiptError("attestation is over %d bytes" % MAX_ATTESTATION_BYTES)
+    if "error" in value:
+        _members(value, "attestation", frozenset({"error"}), frozenset({"error"}))
+        if not isinstance(value["error"], str) or not 0 < len(value["error"]) <= MAX_REASON:
+            raise ReceiptError("attestation.error must be text of 1 to %d characters" % MAX_REASON)
+        return value
+    _members(value, "attestation", ATTESTED_FIELDS, ATTESTED_FIELDS)
+    _pattern(value["bridge_id"], "attestation.bridge_id", _HEX16, "16 hex digits")
+    for name in ("start", "end"):
+        _pattern(value[name], "attestation." + name, _ATTESTATION_LINE, "one MIPAI_ATTEST:1 reply line")
+    if value["challenge_from"] not in CHALLENGE_ORIGINS:
+        raise ReceiptError("attestation.challenge_from must be one of %s" % ", ".join(CHALLENGE_ORIGINS))
+    _count(value["commands"], "attestation.commands")
+    return value
 
 
 def receipt_writer(box_key, box_id: str, last_sequence: int = 0, last_hash: str = GENESIS) -> ChainWriter:
@@ -233,9 +259,14 @@ def _amount(value, name: str) -> int:
     return int(value)
 
 
-def rewards_body(box_id: str, earned: int, paid: int, pending: int, receipts: list, transactions: list) -> dict:
+MAX_ISSUED_CHALLENGES = 8
+
+
+def rewards_body(box_id: str, earned: int, paid: int, pending: int, receipts: list, transactions: list,
+                 challenges=()) -> dict:  # fmt: skip
     """The rewards report of one box. `receipts`: its latest receipts, each {"hash", "seq", "state", "reason",
-    "reward"} (reward an int); `transactions`: {"tx", "amount"} of claims paid. Amounts become decimal text."""
+    "reward"} (reward an int); `transactions`: {"tx", "amount"} of claims paid. Amounts become decimal text.
+    `challenges`: fresh attestation challenges (32 hex digits each) the verifier issued to the box, if any."""
     body = {
         "box_id": box_id,
         "earned": str(earned),
@@ -244,6 +275,8 @@ def rewards_body(box_id: str, earned: int, paid: int, pending: int, receipts: li
         "receipts": [dict(entry, reward=str(entry["reward"])) for entry in receipts[-MAX_REPORTED_RECEIPTS:]],
         "transactions": [dict(entry, amount=str(entry["amount"])) for entry in transactions[-MAX_REPORTED_RECEIPTS:]],
     }
+    if challenges:
+        body["challenges"] = list(challenges)
     parse_rewards(body)
     return body
 
@@ -251,7 +284,12 @@ def rewards_body(box_id: str, earned: int, paid: int, pending: int, receipts: li
 def parse_rewards(body) -> dict:
     """A checked rewards report, amounts as ints."""
     fields = frozenset({"box_id", "earned", "paid", "pending", "receipts", "transactions"})
-    body = _members(body, "the rewards report", fields, fields)
+    body = _members(body, "the rewards report", fields | {"challenges"}, fields)
+    challenges = body.get("challenges", [])
+    if not isinstance(challenges, list) or len(challenges) > MAX_ISSUED_CHALLENGES:
+        raise ReceiptError("challenges must be a list of at most %d" % MAX_ISSUED_CHALLENGES)
+    for challenge in challenges:
+        _pattern(challenge, "a challenge", _HEX32, "32 hex digits")
     _pattern(body["box_id"], "box_id", _BOX_ID, "a box id")
     earned, paid = _amount(body["earned"], "earned"), _amount(body["paid"], "paid")
     if earned > MAX_AMOUNT or paid > earned:
@@ -276,7 +314,7 @@ def parse_rewards(body) -> dict:
         _pattern(entry["tx"], "tx", _TX, "0x and 64 hex digits")
         transactions.append(dict(entry, amount=_amount(entry["amount"], "amount")))
     return {"box_id": body["box_id"], "earned": earned, "paid": paid, "pending": _count(body["pending"], "pending"),
-            "receipts": receipts, "transactions": transactions}  # fmt: skip
+            "receipts": receipts, "transactions": transactions, "challenges": list(challenges)}  # fmt: skip
 
 
 def sign_rewards(body: dict, verifier_key, now: int, sequence: int) -> tuple:

@@ -103,4 +103,6 @@ def run(args) -> int:
             return _refuse(exc)
     if outcome.stage == job_run.JobRun.NO_PRINTER:
         return 3
+    if outcome.attestation is not None:
+        print("edge bridge: %s" % job_run.describe_attestation(outcome.attestation), file=sys.stderr)
     return printer_options.report_outcome(outcome.report, None, sealed=True)

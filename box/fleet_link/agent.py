@@ -30,6 +30,7 @@ from box.fleet_link import command_handlers, telemetry
 from box.fleet_link.command_log import CommandLog
 from box.fleet_link.outbox import EVENT, SAMPLE, Outbox
 from box.jobs.store import UnknownJob, print_facts
+from box.printing import challenges
 from box.settings import FleetSettings
 from wire import command_gate, envelope, keytext, receipt, topics
 from wire.command_gate import ACCEPTED, REJECTED
@@ -506,6 +507,18 @@ class FleetAgent:
         if self.store.save_rewards(signed["key_id"], signed["seq"], report):
             log.info("rewards report %d from %s: earned %d, paid %d", signed["seq"], signed["key_id"],
                      report["earned"], report["paid"])  # fmt: skip
+            if report["challenges"]:
+                self._keep_challenges(report["challenges"])
+
+    def _keep_challenges(self, issued: list) -> None:
+        """The verifier's attestation challenges, for the printer owner's next job runs (challenges.sqlite)."""
+        store = challenges.ChallengeStore(challenges.challenges_file(self.root))
+        try:
+            added = store.add(issued, time.time())
+        finally:
+            store.close()
+        if added:
+            log.info("%d attestation challenges from the verifier kept for the edge bridge", added)
 
     def _own_status(self, payload: bytes) -> None:
         try:

@@ -233,6 +233,7 @@ def receipt_of(event: dict, facts: dict, first: int, last: int, last_hash: str) 
         telemetry_first=first,
         telemetry_last=last,
         telemetry_last_hash=last_hash,
+        attestation=facts.get("attestation"),
     )
 
 

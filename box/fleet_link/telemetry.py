@@ -5,7 +5,8 @@ Samples (printer state, temperatures, the printing job's progress) come once a s
 coming or going, the broker link, errors) are recorded as they happen and are never thinned. Temperatures are
 tenths of a degree: signed records hold integers only (canonical JSON)."""
 
-from box.jobs.store import failure_report
+from box.jobs import job_states
+from box.jobs.store import failure_report, print_facts
 
 PRINTING_INTERVAL = 1.0
 MAX_REPORT_LINES = 20
@@ -116,6 +117,9 @@ class JobWatch:
                 report = failure_report(row)[:MAX_REPORT_LINES]
                 if report:
                     event["report"] = report
+                attested = print_facts(row).get("attestation") if row["state"] in job_states.FINISHED else None
+                if isinstance(attested, dict):
+                    event["attestation"] = attested  # the edge bridge's evidence, as in the receipt
                 events.append(event)
                 self._states[number] = row["state"]
         return events

@@ -5,7 +5,8 @@ pass. Callers differ only in what they do at each step, which they say through `
 import re
 import time
 
-from firmware_bridge import marlin, streamer
+from firmware_bridge import attestation, marlin, streamer
+from firmware_bridge.errors import FirmwareBridgeError
 from secure_print import opener
 from secure_print.license import PRINTER_FIELDS
 from wire import canonical, envelope
@@ -35,6 +36,11 @@ class JobRunHooks:
     def event(self, event: marlin.Event) -> None:
         """An event of the link while streaming (temperatures, messages)."""
 
+    def challenge(self) -> tuple:
+        """(16 bytes, origin) for the next attestation request of an edge bridge: the verifier's challenge
+        ("verifier"), or by default one of the box's own ("box")."""
+        return attestation.new_challenge(), "box"
+
 
 class JobRun:
     """How one run went: `stage` is where it stopped (declined, no printer, or streamed)."""
@@ -51,6 +57,7 @@ class JobRun:
         self.report = None
         self.started_at = None  # wall-clock seconds of the first line and of the end
         self.ended_at = None
+        self.attestation = None  # the receipt's `attestation` member; None for a printer without a bridge
 
 
 def run_sealed_job(
@@ -71,6 +78,7 @@ def run_sealed_job(
     run.print_number = record(job, box, ledger, connection.firmware, material)
     hooks.printing(job, run.print_number)
     commands = opener.stream_commands(job, handle, box.box_id, run.print_number)
+    start = fetch_attestation(connection, hooks)
     run.started_at = time.time()
     # If the file changes on disk mid-print, the stream pass fails authentication and the link cancels.
     run.report = streamer.stream(
@@ -82,7 +90,35 @@ def run_sealed_job(
         progress_interval=progress_interval,
     )
     run.ended_at = time.time()
+    if start is not None:  # behind a bridge; one that failed at the start is not asked again
+        end = start if isinstance(start, Exception) else fetch_attestation(connection, hooks)
+        run.attestation = attestation_record(start, end, run.report)
     return run
+
+
+def fetch_attestation(connection: streamer.PrinterConnection, hooks: JobRunHooks):
+    """(Attestation, challenge origin) from the edge bridge in front of the printer; None for a printer without
+    one (it prints exactly as before); the AttestationError when the bridge gave none."""
+    if not attestation.is_bridge(connection.capabilities):
+        return None
+    challenge, origin = hooks.challenge()
+    try:
+        return attestation.fetch(connection, challenge, on_event=hooks.event), origin
+    except attestation.AttestationError as exc:
+        return exc
+    except (FirmwareBridgeError, OSError) as exc:  # the port went away after the job
+        return attestation.BridgeUnavailable("the bridge could not be asked: %s" % exc)
+
+
+def attestation_record(start, end, report: streamer.StreamReport) -> dict:
+    """The receipt's `attestation` member (docs/topics.md): both reply lines, where their challenges came from
+    and the commands the box's link saw confirmed; or {"error"} when the bridge gave no attestation."""
+    for part in (start, end):
+        if isinstance(part, Exception):
+            return {"error": ("%s: %s" % (type(part).__name__, part))[:300]}
+    (first, first_origin), (last, last_origin) = start, end
+    origin = "verifier" if first_origin == last_origin == "verifier" else "box"
+    return dict(attestation.as_record(first, last), challenge_from=origin, commands=report.lines_acknowledged)
 
 
 def verify(handle, box, trust, ledger, material, on_progress=None, now=None) -> opener.OpenedJob:
@@ -117,6 +153,17 @@ def record(job: opener.OpenedJob, box, ledger, firmware: dict, material) -> int:
         return canonical.encode(signed).decode()
 
     return ledger.record_print(terms.license_id, job.job_id, terms.max_prints, usage_record)
+
+
+def describe_attestation(record: dict) -> str:
+    """One line for a person about a run's `attestation` member."""
+    if "error" in record:
+        return "no attestation: %s" % record["error"]
+    return "bridge %s attested %d commands at start and end (challenges: %s)" % (
+        record["bridge_id"],
+        record["commands"],
+        "the verifier's" if record["challenge_from"] == "verifier" else "the box's own",
+    )
 
 
 def failure_report(report: streamer.StreamReport, sealed: bool = True) -> list:

@@ -10,7 +10,7 @@ import time
 
 from box import change_feed, data_dir
 from box.jobs import job_states, spool
-from box.printing import job_run
+from box.printing import challenges, job_run
 from box.printing.live_status import LiveStatus
 from firmware_bridge import marlin, streamer
 from firmware_bridge.errors import PrinterUnavailable
@@ -43,6 +43,7 @@ class PrinterOwner:
         self._printer = None  # what M115 said, with port and baud, while connected
         self._printing = False
         self.live = LiveStatus()
+        self.challenges = None  # the verifier's attestation challenges (challenges.sqlite), opened by the thread
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
 
     @property
@@ -87,6 +88,7 @@ class PrinterOwner:
 
     def _run(self) -> None:
         box = identity.load_or_create(self.root)
+        self.challenges = challenges.ChallengeStore(challenges.challenges_file(self.root))
         connection = None
         try:
             while not self.stop.is_set():
@@ -111,6 +113,7 @@ class PrinterOwner:
         finally:
             if connection is not None:
                 connection.close()
+            self.challenges.close()
 
     def _on_idle_event(self, event) -> None:
         if isinstance(event, marlin.Temperatures):
@@ -165,6 +168,11 @@ class PrinterOwner:
         failure = job_run.failure_report(report, sealed=True) if outcome != job_states.DONE else []
         facts = dict(hooks.facts, ended=max(int(run.ended_at), hooks.facts["started"]), lines=report.last_source_line,
                      filament_mm=max(0, int(report.filament_mm)))  # fmt: skip
+        if run.attestation is not None:
+            facts["attestation"] = run.attestation
+            if "error" in run.attestation:
+                self._store.log("job", "job %d: the edge bridge gave no attestation: %s"
+                                % (number, run.attestation["error"]))  # fmt: skip
         self._store.move(number, outcome, report.reason, report=json.dumps(failure) if failure else "",
                          facts=json.dumps(facts, sort_keys=True))  # fmt: skip
         return report.outcome != marlin.INTERRUPTED
@@ -210,6 +218,13 @@ class _DaemonRun(job_run.JobRunHooks):
     def event(self, event) -> None:
         if isinstance(event, marlin.Temperatures):
             self.owner.live.add_temperatures(event.readings, time.monotonic())
+
+    def challenge(self) -> tuple:
+        challenge, origin = self.owner.challenges.take(self.number, time.time())
+        if origin == challenges.FROM_BOX:
+            self.owner._store.log("job", "job %d: no attestation challenge from the verifier left; the edge bridge "
+                                  "attests against the box's own (weighed lower)" % self.number)  # fmt: skip
+        return challenge, origin
 
     def progress(self, progress, source_line: int, controls) -> None:
         store, number = self.owner._store, self.number

@@ -52,6 +52,7 @@ class SimBox:
         license_id=None,
         material: str = "PLA",
         print_number=None,
+        attestation=None,
     ) -> tuple:
         """The messages of one print: samples every `every` seconds from `start`, then its receipt. Returns
         (telemetry messages, (receipt topic, payload), receipt hash)."""
@@ -66,7 +67,7 @@ class SimBox:
             sealed_sha256=job.sealed_sha256, print_number=print_number or self.prints, started=start,
             ended=start + seconds, outcome=outcome, lines=job.lines if lines is None else lines, filament_mm=1000,
             firmware_name="Marlin 2.1", machine_type="Sim", material=material, telemetry_first=first,
-            telemetry_last=self.telemetry.sequence, telemetry_last_hash=self.telemetry.head,
+            telemetry_last=self.telemetry.sequence, telemetry_last_hash=self.telemetry.head, attestation=attestation,
         )  # fmt: skip
         _signed, encoded = receipt.sign_receipt(self.receipts, made, start + seconds + 1)
         return messages, (self.topic(topics.RECEIPT), encoded), receipt.receipt_hash(encoded)

@@ -9,10 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain_client import rewards, verifier
+from chain_client import attestation_weighing, rewards, verifier
 from chain_client.ledger import Ledger, LedgerError
 from tests.chain_client.boxsim import T0, SimBox, new_job
 from wire import receipt
+
+
+def unattested(amount: int) -> int:
+    """What a print without an edge attestation earns (docs/rewards.md, "Attested prints")."""
+    return attestation_weighing.weighted(amount, attestation_weighing.UNATTESTED_PERMILLE)
 
 
 class Net:
@@ -58,8 +63,9 @@ def test_a_plausible_print_is_accepted_with_the_reward_of_the_rule(net):
     telemetry, message, digest = box.print_job(job, T0, 3600)
     decided = net.feed([*telemetry, message])
     assert [(d[1], d[2].state) for d in decided] == [(digest, "accepted")]
-    expected = rewards.reward("done", "PLA", 3600, job.estimate_s)
-    assert net.state(digest) == ("accepted", "", expected) and net.ledger.earned(box.box_id) == expected
+    expected = unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
+    assert net.state(digest) == ("accepted", attestation_weighing.NO_ATTESTATION, expected)
+    assert net.ledger.earned(box.box_id) == expected
 
 
 def test_a_forged_receipt_is_refused(net):
@@ -300,7 +306,7 @@ def test_any_order_and_any_batching_with_copies_gives_the_same_totals(tmp_path_f
     for cut in [*sorted(cuts), len(messages)]:
         network.feed(messages[start:cut])
         start = max(start, cut)
-    expected = 3 * rewards.reward("done", "PLA", 3600, job.estimate_s)
+    expected = 3 * unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
     assert [network.ledger.earned(box.box_id) for box in boxes] == [expected, expected]
     network.ledger.close()
 
@@ -312,7 +318,7 @@ def test_accepted_receipts_become_merkle_leaves_once(net):
     net.feed([m for telemetry, message, _d in [*made, cancelled] for m in (*telemetry, message)])
     leaves = net.ledger.unanchored()
     key = receipt.box_key_hash(box.public).hex()
-    reward = rewards.reward("done", "PLA", 3600, job.estimate_s)
+    reward = unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
     assert sorted(leaves) == sorted([(made[0][2], key, reward), (made[1][2], key, reward), (cancelled[2], key, 0)])
     net.ledger.mark_anchored([made[0][2]], "epoch-1", T0)
     net.ledger.mark_anchored([made[0][2]], "epoch-2", T0)  # already anchored: stays in epoch 1

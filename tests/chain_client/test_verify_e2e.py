@@ -16,7 +16,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from chain_client import rewards
+from chain_client import attestation_weighing, rewards
 from chain_client.ledger import Ledger
 from secure_print.signer_key import SignerKey, write_secret_file
 from tests.chain_client.boxsim import T0, SimBox, new_job
@@ -25,6 +25,11 @@ from wire import keytext, receipt, topics
 from wire.record_chain import ChainWriter
 
 NOW = int(time.time())
+
+
+def unattested(amount: int) -> int:
+    """What a print without an edge attestation earns (docs/rewards.md, "Attested prints")."""
+    return attestation_weighing.weighted(amount, attestation_weighing.UNATTESTED_PERMILLE)
 
 
 class Verifier:
@@ -188,9 +193,9 @@ def test_two_verifiers_share_the_load_and_decide_every_receipt_once(world):
         for name, ((_t, _m, digest), reason) in bad.items():
             state, said = _state(ledger, digest)
             assert state == "refused" and reason in said, (name, said)
-        expected = rewards.reward("done", "PLA", 3600, job.estimate_s)
+        expected = unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
         for box, (_t, _m, digest) in zip(boxes, good, strict=True):
-            assert _state(ledger, digest) == ("accepted", "")
+            assert _state(ledger, digest) == ("accepted", attestation_weighing.NO_ATTESTATION)
             assert ledger.earned(box.box_id) == expected
             _wait(lambda box=box: (reader.report(box.box_id, verifier_public) or {}).get("earned") == expected,
                   "the rewards report of %s" % box.box_id)  # fmt: skip
@@ -242,7 +247,7 @@ def test_a_verifier_killed_mid_stream_and_a_box_offline_for_a_day_lose_and_doubl
     finally:
         one.stop()
         two.stop()
-    expected = 4 * rewards.reward("done", "PLA", 3600, job.estimate_s)
+    expected = 4 * unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
     for box in boxes:
         assert ledger.earned(box.box_id) == expected
         highest = ledger._db.execute("SELECT highest FROM box_state WHERE box_id = ?", (box.box_id,)).fetchone()[0]

@@ -1,42 +1,14 @@
 """The box's streamer through the bridge (run by CPython behind a pseudo-terminal) to the virtual printer."""
 
-import subprocess
-import sys
-from contextlib import contextmanager
-
 import pytest
 
 from firmware_bridge import attestation, marlin, streamer
-from firmware_bridge.edge import keystore
 from firmware_bridge.gcode import iter_commands
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from tests.edge.bridged import bridged_printer
 from tests.edge.harness import KEY
 
 SAMPLE = "firmware_bridge/samples/vase.gcode"
-
-
-@contextmanager
-def bridged_printer(tmp_path, *printer_args, paired: bool = True):
-    """A virtual printer and the bridge in front of it; yields (bridge port, record file)."""
-    state = tmp_path / "bridge-state"
-    state.mkdir()
-    if paired:
-        keystore.pair(KEY.hex(), str(state))
-    record = tmp_path / "executed.gcode"
-    with VirtualPrinterProcess("--record", str(record), "--heat-rate", "1e6", *printer_args) as printer:
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "firmware_bridge.edge_pty", "--printer", printer.path, "--state-dir", str(state)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            port = bridge.stdout.readline().strip()
-            assert port, "the bridge did not start"
-            yield port, record
-        finally:
-            bridge.terminate()
-            bridge.wait(10)
-            bridge.stdout.close()
 
 
 def commands() -> list:

@@ -1,18 +1,8 @@
-"""Fixtures of the fleet tests: a real Mosquitto on loopback and a box that trusts the designer."""
+"""Fixtures of the fleet tests: a box that trusts the designer (the broker fixture is in tests/conftest.py)."""
 
 import pytest
 
-from tests.mosquitto import Mosquitto
 from tests.users import World
-
-
-@pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "broker"
-    directory.mkdir()
-    mosquitto = Mosquitto(directory).start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture

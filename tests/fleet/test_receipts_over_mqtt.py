@@ -94,6 +94,7 @@ def test_each_print_sends_one_signed_chained_receipt_the_verifier_accepts(world,
         assert found.print_number == row["print_number"] and found.lines == row["source_lines"]
         assert found.filament_mm > 0 and found.machine_type == "MIP.AI Virtual Printer"
         assert found.started <= found.ended
+        assert "attestation" not in signed["body"]  # a printer without an edge bridge: no attestation member
         assert json.loads(row["receipt"]) == {"seq": signed["seq"], "hash": receipt.receipt_hash(payload)}
         # The span: from the job's `printing` event to its `done` event, both in the box's telemetry.
         first, last = records[found.telemetry_first], records[found.telemetry_last]

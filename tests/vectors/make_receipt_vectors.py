@@ -20,6 +20,23 @@ VERIFIER = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"mipai receipt v
 BOX_PUBLIC = BOX.public_key().public_bytes_raw()
 BOX_ID = keytext.box_id(BOX_PUBLIC)
 NOW = 1_800_000_000
+# An attested print's member (the lines are tests/vectors/edge-attestation/good_start.json and good_end.json;
+# the receipt's format checks only their shape, the verifier verifies them).
+_EDGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "edge-attestation")
+
+
+def _edge_line(name: str) -> str:
+    with open(os.path.join(_EDGE, name)) as handle:
+        return json.load(handle)["line"]
+
+
+ATTESTED = {
+    "bridge_id": "02d404f31ea7edeb",
+    "start": _edge_line("good_start.json"),
+    "end": _edge_line("good_end.json"),
+    "challenge_from": "verifier",
+    "commands": 100000,
+}
 
 PRINT = receipt.Receipt(
     job_id="0f" * 16,
@@ -47,7 +64,7 @@ def _raw(kind: str, body: dict, key=BOX, key_id: str = BOX_ID, seq: int = 1) -> 
 def main() -> None:
     writer = receipt.receipt_writer(BOX, BOX_ID)
     first = receipt.sign_receipt(writer, PRINT, NOW)[1]
-    second_print = dataclasses.replace(PRINT, print_number=4, outcome="cancelled", attestation={"fw": "edge-1"})
+    second_print = dataclasses.replace(PRINT, print_number=4, outcome="cancelled", attestation=ATTESTED)
     second = receipt.sign_receipt(writer, second_print, NOW + 10)[1]
     body = dict(PRINT.body(), prev=receipt.GENESIS)
     vectors = {
@@ -68,6 +85,23 @@ def main() -> None:
             "malformed",
         ),
         "attestation_too_big": (_raw(receipt.RECEIPT_KIND, dict(body, attestation={"blob": "x" * 5000})), "malformed"),
+        "good_attestation_error": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation={"error": "BridgeNotPaired: the bridge is not paired"})),
+            "ok",
+        ),
+        "attestation_unknown_member": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, fw="edge-1"))),
+            "malformed",
+        ),
+        "attestation_not_a_reply_line": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, end="ok"))),
+            "malformed",
+        ),
+        "attestation_challenge_from_other": (
+            _raw(receipt.RECEIPT_KIND, dict(body, attestation=dict(ATTESTED, challenge_from="owner"))),
+            "malformed",
+        ),
+        "attestation_error_empty": (_raw(receipt.RECEIPT_KIND, dict(body, attestation={"error": ""})), "malformed"),
         "material_lower_case": (_raw(receipt.RECEIPT_KIND, dict(body, material="pla")), "malformed"),
         "receipt_number_zero": (_raw(receipt.RECEIPT_KIND, body, seq=0), "malformed"),
     }
@@ -87,6 +121,7 @@ def main() -> None:
                   {"hash": hashlib.sha256(second).hexdigest(), "seq": 2, "state": "pending",
                    "reason": "waiting for telemetry records 101 to 3642", "reward": 0}],
         transactions=[{"tx": "0x" + "ab" * 32, "amount": 10**18}],
+        challenges=["5a" * 16, "a5" * 16],
     )  # fmt: skip
     signed = receipt.sign_rewards(report, VERIFIER, NOW, 7)[1]
     _write("rewards_report", {"verifier_public_key": VERIFIER.public_key().public_bytes_raw().hex(),

@@ -57,6 +57,7 @@ def test_rewards_vector():
                                   vector["box_id"])  # fmt: skip
     assert report["earned"] == 2_150_000_000_000_000_000 and report["paid"] == 10**18
     assert [r["state"] for r in report["receipts"]] == ["accepted", "pending"]
+    assert report["challenges"] == ["5a" * 16, "a5" * 16]  # the verifier's attestation challenges for the box
     with pytest.raises(receipt.ReceiptError, match="not"):
         receipt.read_rewards(vector["payload"].encode(), bytes.fromhex(vector["verifier_public_key"]), "a" * 16)
     with pytest.raises(envelope.EnvelopeError):
@@ -108,3 +109,12 @@ def test_rewards_report_refuses_paid_above_earned_and_bad_amounts():
     with pytest.raises(receipt.ReceiptError, match="decimal digits"):
         receipt.parse_rewards({"box_id": "a" * 16, "earned": "01", "paid": "0", "pending": 0, "receipts": [],
                                "transactions": []})  # fmt: skip
+
+
+def test_rewards_report_refuses_malformed_or_too_many_challenges():
+    report = {"box_id": "a" * 16, "earned": "0", "paid": "0", "pending": 0, "receipts": [], "transactions": []}
+    assert receipt.parse_rewards(report)["challenges"] == []  # a report without challenges, as before
+    with pytest.raises(receipt.ReceiptError, match="at most 8"):
+        receipt.parse_rewards(dict(report, challenges=["ab" * 16] * 9))
+    with pytest.raises(receipt.ReceiptError, match="32 hex digits"):
+        receipt.parse_rewards(dict(report, challenges=["AB" * 16]))
