@@ -6,7 +6,7 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chain_client import verifier
+from chain_client import attestation_weighing, verifier
 from wire import keytext, receipt, topics
 from wire.record_chain import ChainWriter
 
@@ -75,3 +75,8 @@ class SimBox:
 
 def new_job(lines: int = 1000, estimate_s: int = 3000) -> verifier.JobEntry:
     return verifier.JobEntry(os.urandom(16).hex(), os.urandom(32).hex(), "cd" * 16, lines, estimate_s)
+
+
+def unattested(amount: int) -> int:
+    """What a print without an edge attestation earns (docs/rewards.md, "Attested prints")."""
+    return attestation_weighing.weighted(amount, attestation_weighing.UNATTESTED_PERMILLE)

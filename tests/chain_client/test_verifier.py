@@ -11,13 +11,8 @@ from hypothesis import strategies as st
 
 from chain_client import attestation_weighing, rewards, verifier
 from chain_client.ledger import Ledger, LedgerError
-from tests.chain_client.boxsim import T0, SimBox, new_job
+from tests.chain_client.boxsim import T0, SimBox, new_job, unattested
 from wire import receipt
-
-
-def unattested(amount: int) -> int:
-    """What a print without an edge attestation earns (docs/rewards.md, "Attested prints")."""
-    return attestation_weighing.weighted(amount, attestation_weighing.UNATTESTED_PERMILLE)
 
 
 class Net:

@@ -19,17 +19,12 @@ from paho.mqtt.properties import Properties
 from chain_client import attestation_weighing, rewards
 from chain_client.ledger import Ledger
 from secure_print.signer_key import SignerKey, write_secret_file
-from tests.chain_client.boxsim import T0, SimBox, new_job
+from tests.chain_client.boxsim import T0, SimBox, new_job, unattested
 from tests.mosquitto import Mosquitto
 from wire import keytext, receipt, topics
 from wire.record_chain import ChainWriter
 
 NOW = int(time.time())
-
-
-def unattested(amount: int) -> int:
-    """What a print without an edge attestation earns (docs/rewards.md, "Attested prints")."""
-    return attestation_weighing.weighted(amount, attestation_weighing.UNATTESTED_PERMILLE)
 
 
 class Verifier:
@@ -269,7 +264,7 @@ def test_a_payment_recorded_by_claim_reaches_the_box_in_its_next_report(world):
     running = Verifier(tmp_path, broker, "v1")
     try:
         publisher.send([*telemetry, message])
-        expected = rewards.reward("done", "PLA", 3600, job.estimate_s)
+        expected = unattested(rewards.reward("done", "PLA", 3600, job.estimate_s))
         _wait(lambda: (reader.report(box.box_id, verifier_public) or {}).get("earned") == expected, "the report")
         tx = "0x" + "ab" * 32
         ledger.record_payment(box.box_id, tx, expected, NOW)
