@@ -165,6 +165,32 @@ class Store:
                 self.db["jobs"].update(number, {"request": ""})
         return action
 
+    def finished_job(self, number: int) -> dict:
+        """The row of a finished job; raises UnknownJob or IllegalTransition (it has not finished)."""
+        try:
+            row = self.db["jobs"].get(number)
+        except sqlite_utils.db.NotFoundError:
+            raise UnknownJob("there is no job %d" % number) from None
+        if row["state"] not in job_states.FINISHED:
+            raise job_states.IllegalTransition("job %d is %s: only a finished job can be" % (number, row["state"]))
+        return row
+
+    def print_again(self, number: int) -> int:
+        """Queue a finished job's sealed file once more, as a new job; the license is checked when it runs."""
+        row = self.finished_job(number)
+        again = self.add_job(row["job_id"], row["title"], row["spool_path"])
+        self.log("job", "job %d queued again as job %d" % (number, again))
+        return again
+
+    def delete_job(self, number: int) -> dict:
+        """Remove a finished job from the history; its sealed file goes too when no other job uses it."""
+        row = self.finished_job(number)
+        with self.db.conn:
+            self.db["jobs"].delete(number)
+        self.forget_unqueued(row["spool_path"])
+        self.log("job", "job %d (%r) deleted from the history" % (number, row["title"]))
+        return row
+
     def forget_unqueued(self, spool_path: str) -> None:
         """Delete a spooled job file that no job refers to (an upload that was not queued)."""
         if not any(True for _ in self.db["jobs"].rows_where("spool_path = ?", [spool_path])):

@@ -23,7 +23,7 @@ from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
 from box.jobs.store_owner import StoreOwner
 from box.printing.printer_owner import PrinterOwner
-from box.web import fleet_page, octoprint_api, pages, rewards_page, wizard
+from box.web import fleet_page, history_page, octoprint_api, pages, rewards_page, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -60,6 +60,7 @@ from secure_print.ledger import PrintLedger
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
 EVENT_SECONDS = 1.0
 DASHBOARD_JOBS = 20
+DASHBOARD_EVENTS = 10
 
 
 @web.middleware
@@ -122,14 +123,15 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "", notice:
     has_token = await loop.run_in_executor(None, enrolment_steps.stored_token, app[DATA_ROOT]) is not None
     jobs = await app[STORE].call("jobs")
     fleet = fleet_page.section(csrf, enrolled, has_token) + rewards_page.section(jobs, await app[STORE].call("rewards"))
-    events = await app[STORE].call("recent_events", 10)
+    events = await app[STORE].call("recent_events", DASHBOARD_EVENTS)
     name = await in_store(request, app[ACCOUNTS].box_name)
     counts = await in_store(request, app[LEDGER].counts)
     live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
     network = app[NETWORK].describe()
     printer = app[PRINTER_STATE]()
+    licenses = await history_page.licenses(app, jobs)
     return pages.dashboard(name, printer, jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, network, message,
-                           fleet, notice)  # fmt: skip
+                           fleet, notice, licenses=licenses)  # fmt: skip
 
 
 async def _claim_code(request: web.Request) -> str:
@@ -212,13 +214,16 @@ async def events(request: web.Request):
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     while True:
-        jobs = (await request.app[STORE].call("jobs"))[-DASHBOARD_JOBS:][::-1]
+        every_job = await request.app[STORE].call("jobs")
+        jobs = every_job[-DASHBOARD_JOBS:][::-1]
         now = time.monotonic()
+        counts = await in_store(request, request.app[LEDGER].counts)
         data = {
             "printer": request.app[PRINTER_STATE](),
             "jobs_html": pages.job_rows(jobs, session[1]),
             "live_html": pages.live_html(request.app[LIVE].snapshot(now), now),
-            "counters_html": pages.counters_html(await in_store(request, request.app[LEDGER].counts)),
+            "counters_html": pages.counters_html(counts, await history_page.licenses(request.app, every_job)),
+            "events_html": pages.event_items(await request.app[STORE].call("recent_events", DASHBOARD_EVENTS)),
             "network": request.app[NETWORK].describe(),
         }
         try:
@@ -332,5 +337,6 @@ def make_app(
     )
     octoprint_api.add_routes(app)
     fleet_page.add_routes(app)
+    history_page.add_routes(app)
     wizard.add_routes(app)
     return app

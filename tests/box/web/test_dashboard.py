@@ -1,0 +1,151 @@
+"""The dashboard and the history page in real headless Chromium, at a phone's width (390 px) and a desktop's
+(1280 px), against one daemon and the virtual printer: the page fits, the chart is labelled, jobs and events
+carry times, cancel asks first and names the job, the history prints again where the license allows and
+deletes. Screenshots are kept under build/screenshots/."""
+
+import pathlib
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from box.jobs.store import Store
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from tests.browser import launch, needs_chromium, set_up_and_log_in
+from tests.daemon_process import Daemon, job_row, wait_for
+from tests.users import SAMPLE, World
+
+pytestmark = needs_chromium
+
+SCREENSHOTS = pathlib.Path(__file__).resolve().parents[3] / "build" / "screenshots"
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    world = World(tmp_path_factory.mktemp("dashboard"))
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    with VirtualPrinterProcess("--move-time-scale", "0.02") as printer:
+        daemon = Daemon(world, printer.path).start()
+        daemon.url = "http://127.0.0.1:%d" % daemon.http_port
+        daemon.world = world
+        yield daemon
+        daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def owner(box, browser):
+    """The owner's logged-in desktop page, and a phone page of the same session."""
+    desktop = browser.new_page(viewport=DESKTOP)
+    set_up_and_log_in(desktop, box.url)
+    phone = browser.new_page(viewport=PHONE, storage_state=desktop.context.storage_state())
+    phone.goto(box.url)
+    return desktop, phone
+
+
+def _fits(page, name: str) -> None:
+    """No horizontal scroll at the page's width; the screenshot is kept."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / ("%s-%d.png" % (name, page.viewport_size["width"]))), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, "%s is %d px wide at %d px" % (name, width, viewport)
+
+
+def _within_view(page, selector: str) -> None:
+    """The element is inside the page's width (not cut off at the right edge) and can be clicked."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+def test_a_print_shows_times_a_labelled_chart_and_the_license_left(box, owner):
+    desktop, phone = owner
+    job = box.world.seal("--max-prints", "1", "--title", "vase")
+    desktop.set_input_files("#upload", job)
+    desktop.click("#send")
+    expect(desktop.locator("#job-1 .state")).to_have_text("done", timeout=60_000)
+    expect(desktop.locator("#job-1 .times time").first).to_have_text(re.compile(r"\d\d:\d\d"))
+    expect(desktop.locator("#events time").first).to_have_text(re.compile(r"\d\d:\d\d"))  # events carry times
+    expect(desktop.locator("#events")).to_contain_text("job 1: printing -> done")  # and arrive live
+    chart = desktop.locator("#chart")
+    expect(chart).to_contain_text("°C")
+    expect(chart).to_contain_text("now")
+    for series in ("hotend", "bed", "hotend target", "bed target"):
+        expect(chart.locator("text", has_text=re.compile("^%s$" % series))).to_have_count(1)  # the legend
+    assert chart.locator("polyline.hotend").count() == 1 and chart.locator("polyline.bed").count() == 1
+    counters = desktop.locator("#counters tr").first
+    expect(counters.locator(".title")).to_contain_text("vase")
+    expect(counters.locator(".prints")).to_have_text("1")
+    expect(counters.locator(".left")).to_have_text("0 of 1")
+    for page in (desktop, phone):
+        page.goto(box.url)
+        _fits(page, "dashboard-done")
+
+
+def test_the_page_fits_a_phone_and_cancel_asks_naming_the_job(box, owner):
+    desktop, phone = owner
+    for _copy in range(2):  # identical titles: the confirmation tells them apart by number and state
+        phone.set_input_files("#upload", SAMPLE)
+        phone.click("#send")
+    expect(phone.locator("#job-2 .state")).to_have_text("printing", timeout=30_000)
+    expect(phone.locator("#job-3 .state")).to_have_text("queued")
+    for page in (phone, desktop):
+        page.goto(box.url)
+        expect(page.locator("#job-2 .state")).to_have_text("printing")
+        _fits(page, "dashboard-printing")
+        _within_view(page, "#pause-2")
+        _within_view(page, "#cancel-2")
+
+    questions = []
+    phone.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    phone.click("#cancel-2")
+    assert questions == ["Cancel job 2, \u201cvase.gcode\u201d (printing)?"]
+    assert job_row(box.world, 2)["request"] == "" and job_row(box.world, 2)["state"] == "printing"
+    phone.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    phone.click("#cancel-3")
+    assert questions[-1] == "Cancel job 3, \u201cvase.gcode\u201d (queued)?"
+    expect(phone.locator("#job-3 .state")).to_have_text("cancelled", timeout=30_000)
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.click("#cancel-2")
+    expect(phone.locator("#job-2 .state")).to_have_text("cancelled", timeout=30_000)
+
+
+def test_history_prints_again_where_the_license_allows_and_deletes(box, owner):
+    desktop, phone = owner
+    desktop.click("#to-history")
+    assert desktop.url == box.url + "/history"
+    done = desktop.locator("#history-1")
+    expect(done.locator(".state")).to_have_text("done")
+    expect(done.locator(".duration")).to_have_text(re.compile(r"^\d+ (s|min \d\d s)$"))
+    expect(done.locator(".lines")).to_have_text(re.compile(r"^(\d+) of \1$"))
+    expect(done.locator("#no-again-1")).to_contain_text("no prints left")  # one print licensed, one made
+    cancelled = desktop.locator("#history-2")
+    expect(cancelled.locator(".state")).to_have_text("cancelled")
+    expect(cancelled.locator(".reason")).not_to_be_empty()
+    expect(desktop.locator("#history-3 .duration")).to_have_text("not printed")
+    for page in (desktop, phone):
+        page.goto(box.url + "/history")
+        _fits(page, "history")
+        _within_view(page, "#delete-3")
+
+    desktop.click("#again-2")  # the owner's own G-code: no print limit
+    expect(desktop.locator("#notice")).to_have_text("Job 2 is queued again as job 4.")
+    wait_for(lambda: job_row(box.world, 4)["state"] != "queued", "job 4 to start")
+    assert job_row(box.world, 4)["spool_path"] == job_row(box.world, 2)["spool_path"]
+    assert job_row(box.world, 4)["title"] == "vase.gcode"
+
+    kept, removed = job_row(box.world, 2)["spool_path"], job_row(box.world, 3)["spool_path"]
+    desktop.once("dialog", lambda dialog: dialog.accept())
+    desktop.click("#delete-3")
+    expect(desktop.locator("#notice")).to_have_text("Job 3 (vase.gcode) is deleted from the history.")
+    expect(desktop.locator("#history-3")).to_have_count(0)
+    assert 3 not in [row["id"] for row in Store(str(box.world.data_dir / "box.sqlite")).jobs()]
+    assert pathlib.Path(kept).exists() and not pathlib.Path(removed).exists()  # its sealed file went with it
