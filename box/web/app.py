@@ -160,7 +160,8 @@ async def setup_submit(request: web.Request):
     name = " ".join(str(form.get("box_name", "")).split())[:40] or "mipai-" + request.app[BOX].box_id[:4]
     problem = password_problem(password, confirmation)
     if problem:
-        return html_response(pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem), 400)
+        page = pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem, name)
+        return html_response(page, 400)
     replacing = request.app[SETUP_MODE].replacing_admin
     try:
         await in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)

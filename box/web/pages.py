@@ -87,10 +87,19 @@ def notice_line(message) -> str:
     return "<p class=note id=notice role=status>%s</p>" % escape(message) if message else ""
 
 
-def setup_form(csrf: str, box, claim_code: str, message: str = "") -> str:
+WIZARD_STEPS = 4
+
+
+def step_line(number: int) -> str:
+    return "<p class=note id=step>Step %d of %d</p>" % (number, WIZARD_STEPS)
+
+
+def setup_form(csrf: str, box, claim_code: str, message: str = "", box_name: str = "") -> str:
+    """The wizard's first step; `box_name`: what the owner typed, kept when a field was refused (the passwords
+    are never sent back)."""
     return page(
         "Set up your box",
-        "<section><h1>Set up your box</h1>%s"
+        "<section><h1>Set up your box</h1>%s%s"
         "<p>Box id <code id=box-id>%s</code>, claim code <code id=claim-code>%s</code> (to enrol the box in a "
         "fleet; single use)</p><p class=note>Designers seal jobs for this box to "
         "<code id=recipient>%s</code></p>"
@@ -101,8 +110,8 @@ def setup_form(csrf: str, box, claim_code: str, message: str = "") -> str:
         "<p><label>Password again <input type=password name=confirmation required minlength=10 "
         "autocomplete=new-password></label></p>"
         "<p><button id=finish-setup>Finish setup</button></p></form></section>"
-        % (error_line(message), escape(box.box_id), escape(claim_code), escape(box.recipient), escape(csrf),
-           escape("mipai-" + box.box_id[:4])),
+        % (step_line(1), error_line(message), escape(box.box_id), escape(claim_code), escape(box.recipient),
+           escape(csrf), escape(box_name or "mipai-" + box.box_id[:4])),
     )  # fmt: skip
 
 
@@ -356,19 +365,22 @@ def printer_step(csrf: str, printer: str, profile: dict, message: str = "") -> s
     volume = profile.get("build_volume_mm", [220, 220, 250])
     return page(
         "Set up your box: printer",
-        "<section><h1>Your printer</h1>%s<p id=detected>%s</p>"
+        "<section><h1>Your printer</h1>%s%s<p id=detected>%s</p>"
         "<form method=post action=/setup/printer><input type=hidden name=csrf value=%s>"
         "<p><label>Loaded material <input name=material required maxlength=32 value=\"%s\" placeholder=PLA></label></p>"
         "<p><label>Nozzle diameter (mm) <input name=nozzle_mm required value=\"%s\"></label></p>"
-        "<p>Build volume (mm) <input name=x aria-label=X size=4 value=%d> x <input name=y aria-label=Y size=4 "
-        "value=%d> x <input name=z aria-label=Z size=4 value=%d></p>"
+        "<p>Build volume (mm) <input name=x aria-label=X size=4 value=\"%s\"> x <input name=y aria-label=Y size=4 "
+        "value=\"%s\"> x <input name=z aria-label=Z size=4 value=\"%s\"></p>"
         "<p><button id=confirm-printer>This is my printer</button></p></form></section>"
-        % (error_line(message), escape(printer), escape(csrf), escape(profile.get("material", "")),
-           escape(str(profile.get("nozzle_mm", "0.4"))), volume[0], volume[1], volume[2]),
+        % (step_line(2), error_line(message), escape(printer), escape(csrf), escape(profile.get("material", "")),
+           escape(str(profile.get("nozzle_mm", "0.4"))), *(escape(str(side)) for side in volume)),
     )  # fmt: skip
 
 
-def network_step(csrf: str, managed: bool, networks: list, message: str = "") -> str:
+def network_step(csrf: str, managed: bool, networks: list, message: str = "", typed: dict | None = None) -> str:
+    """The wizard's network step; `typed`: the network chosen or typed, kept when joining it was refused (the
+    Wi-Fi password is never sent back)."""
+    typed = typed or {}
     if not managed:
         body = (
             "<p id=network-managed>This box's network is managed by the system (Ethernet, or Wi-Fi set up "
@@ -378,31 +390,35 @@ def network_step(csrf: str, managed: bool, networks: list, message: str = "") ->
         )
     else:
         options = "".join(
-            '<p><label><input type=radio name=ssid value="%s"> %s (%d%%, %s)</label></p>'
-            % (escape(n["ssid"]), escape(n["ssid"]), n["signal"], escape(n["security"] or "open"))
+            '<p><label><input type=radio name=ssid value="%s"%s> %s (%d%%, %s)</label></p>'
+            % (escape(n["ssid"]), " checked" if n["ssid"] == typed.get("ssid") else "", escape(n["ssid"]),
+               n["signal"], escape(n["security"] or "open"))
             for n in networks
-        )
+        )  # fmt: skip
         body = (
             "<form method=post action=/setup/network><input type=hidden name=csrf value=%s>"
             "<input type=hidden name=choice value=wifi>%s"
-            "<p><label>Or another network (hidden SSID) <input name=manual_ssid maxlength=32></label></p>"
+            '<p><label>Or another network (hidden SSID) <input name=manual_ssid maxlength=32 value="%s"></label></p>'
             "<p><label>Wi-Fi password <input type=password name=password autocomplete=off></label></p>"
             "<p><button id=join-wifi>Join this network</button></p></form>"
             "<form method=post action=/setup/network><input type=hidden name=csrf value=%s>"
             "<input type=hidden name=choice value=keep><button id=keep-network>Keep Ethernet</button></form>"
-            % (escape(csrf), options or "<p class=note>No networks seen.</p>", escape(csrf))
-        )
-    return page("Set up your box: network", "<section><h1>Network</h1>%s%s</section>" % (error_line(message), body))
+            % (escape(csrf), options or "<p class=note>No networks seen.</p>", escape(typed.get("manual_ssid", "")),
+               escape(csrf))
+        )  # fmt: skip
+    body = "<section><h1>Network</h1>%s%s%s</section>" % (step_line(3), error_line(message), body)
+    return page("Set up your box: network", body)
 
 
 def done_page(box, claim_code: str, name: str) -> str:
     return page(
         "Your box is set up",
-        "<section><h1>Your box is set up</h1><p>Name <b id=box-name>%s</b>, box id <code>%s</code></p>"
+        "<section><h1>Your box is set up</h1>%s<p>Name <b id=box-name>%s</b>, box id <code>%s</code></p>"
         "<p>Claim code <code id=done-claim-code>%s</code> (to enrol the box in a fleet; single use)</p>"
-        "<p>Designers seal jobs for this box to <code>%s</code></p>"
-        "<p>Signing key (Ed25519) <code>%s</code></p><p>Sealing key (X25519) <code>%s</code></p>"
+        "<p>Designers seal jobs for this box to its key <code id=box-key>%s</code> (send them this line)</p>"
+        "<details id=key-details><summary>details</summary><p>The key above holds two public keys:</p>"
+        "<p>Signing key (Ed25519) <code>%s</code></p><p>Sealing key (X25519) <code>%s</code></p></details>"
         "<p><a id=to-dashboard href=/>Go to the dashboard</a></p></section>"
-        % (escape(name), escape(box.box_id), escape(claim_code), escape(box.recipient), box.signing_public.hex(),
-           box.sealing_public.hex()),
+        % (step_line(4), escape(name), escape(box.box_id), escape(claim_code), escape(box.recipient),
+           box.signing_public.hex(), box.sealing_public.hex()),
     )  # fmt: skip

@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from box.jobs.store import Store
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
-from tests.browser import launch, needs_chromium, set_up_and_log_in
+from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
 from tests.users import SAMPLE, World
 
@@ -42,13 +42,62 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def owner(box, browser):
-    """The owner's logged-in desktop page, and a phone page of the same session."""
-    desktop = browser.new_page(viewport=DESKTOP)
-    set_up_and_log_in(desktop, box.url)
+def desktop(browser):
+    return browser.new_page(viewport=DESKTOP)
+
+
+@pytest.fixture(scope="module")
+def owner(box, browser, desktop):
+    """The owner's logged-in desktop page (through the wizard when its test ran first), and a phone page of the
+    same session."""
+    if not any(cookie["name"] == "mipai_session" for cookie in desktop.context.cookies()):
+        set_up_and_log_in(desktop, box.url)
     phone = browser.new_page(viewport=PHONE, storage_state=desktop.context.storage_state())
     phone.goto(box.url)
     return desktop, phone
+
+
+def test_the_wizard_counts_its_steps_keeps_what_was_typed_and_shows_one_key(box, desktop):
+    page = desktop
+    page.goto(box.url + "/setup")
+    expect(page.locator("#step")).to_have_text("Step 1 of 4")
+    page.fill("input[name=box_name]", "Garage printer")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirmation]", PASSWORD + " typo")
+    page.click("#finish-setup")
+    expect(page.locator("#error")).not_to_be_empty()
+    expect(page.locator("input[name=box_name]")).to_have_value("Garage printer")  # kept
+    expect(page.locator("input[name=password]")).to_have_value("")  # a password is never sent back
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirmation]", PASSWORD)
+    page.click("#finish-setup")
+
+    expect(page.locator("#step")).to_have_text("Step 2 of 4")
+    page.fill("input[name=material]", "pla")
+    page.fill("input[name=nozzle_mm]", "0.6")
+    page.fill("input[name=x]", "5")  # too small: refused
+    page.click("#confirm-printer")
+    expect(page.locator("#error")).to_contain_text("between 10 and 2000 mm")
+    expect(page.locator("input[name=material]")).to_have_value("pla")
+    expect(page.locator("input[name=nozzle_mm]")).to_have_value("0.6")
+    expect(page.locator("input[name=x]")).to_have_value("5")
+    page.fill("input[name=x]", "220")
+    page.click("#confirm-printer")
+
+    expect(page.locator("#step")).to_have_text("Step 3 of 4")
+    page.click("#keep-network")
+    expect(page.locator("#step")).to_have_text("Step 4 of 4")
+    expect(page.locator("#box-name")).to_have_text("Garage printer")
+    expect(page.locator("#box-key")).to_have_text(box.world.recipient)  # the one key a designer needs
+    assert box.world.recipient.startswith("mipai-box:")
+    expect(page.locator("#key-details code").first).not_to_be_visible()  # the hex waits behind "details"
+    page.click("#key-details summary")
+    expect(page.locator("#key-details code").first).to_be_visible()
+    _fits(page, "wizard-done")
+    page.goto(box.url + "/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#log-in")
+    assert page.url == box.url + "/"
 
 
 def _fits(page, name: str) -> None:
@@ -126,6 +175,7 @@ def test_history_prints_again_where_the_license_allows_and_deletes(box, owner):
     expect(done.locator(".state")).to_have_text("done")
     expect(done.locator(".duration")).to_have_text(re.compile(r"^\d+ (s|min \d\d s)$"))
     expect(done.locator(".lines")).to_have_text(re.compile(r"^(\d+) of \1$"))
+    expect(done.locator(".material")).to_have_text("PLA")  # as confirmed in the wizard
     expect(done.locator("#no-again-1")).to_contain_text("no prints left")  # one print licensed, one made
     cancelled = desktop.locator("#history-2")
     expect(cancelled.locator(".state")).to_have_text("cancelled")
