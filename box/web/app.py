@@ -23,7 +23,7 @@ from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
 from box.jobs.store_owner import StoreOwner
 from box.printing.printer_owner import PrinterOwner
-from box.web import fleet_page, history_page, octoprint_api, pages, rewards_page, wizard
+from box.web import controls_page, fleet_page, history_page, octoprint_api, pages, rewards_page, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -34,6 +34,7 @@ from box.web.appkeys import (
     DATA_ROOT,
     LEDGER,
     LIVE,
+    MANUAL_CONTROLS,
     NETWORK,
     PRINTER_STATE,
     SETUP_MODE,
@@ -302,6 +303,7 @@ def make_app(
     app[THROTTLE] = LoginThrottle()
     app[PRINTER_STATE] = printer.describe_printer
     app[LIVE] = printer.live
+    app[MANUAL_CONTROLS] = printer.submit_manual
     app[LEDGER] = ledger
     app[NETWORK] = network
     app[SHUTTING_DOWN] = asyncio.Event()
@@ -339,5 +341,6 @@ def make_app(
     octoprint_api.add_routes(app)
     fleet_page.add_routes(app)
     history_page.add_routes(app)
+    controls_page.add_routes(app)
     wizard.add_routes(app)
     return app

@@ -49,5 +49,7 @@ LEDGER = web.AppKey("ledger", PrintLedger)  # the store owner's: touch it only t
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 NETWORK = web.AppKey("network", NetworkWatch)
 DATA_ROOT = web.AppKey("data_root", str)  # the box's data directory
+# (description, commands) -> None: queues a manual control for the idle printer, or raises ManualControlRefused
+MANUAL_CONTROLS = web.AppKey("manual_controls", Callable[[str, list], None])
 # (request, csrf token, problem, notice) -> the dashboard's HTML
 DASHBOARD = web.AppKey("dashboard", Callable[..., Awaitable[str]])

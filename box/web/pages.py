@@ -20,11 +20,14 @@ vertical-align:middle}
 input,button{font-size:1em;padding:.3em;max-width:100%}form.inline{display:inline}
 button{min-height:2.2em;margin:.1em 0}
 svg{display:block;width:100%;height:auto}
+.legend span{margin-right:1em;white-space:nowrap}.legend i{display:inline-block;width:1.4em;margin-right:.3em;
+vertical-align:middle}
 @media (max-width:40em){
 main{padding:0 .5em}section{padding:.7em}
 table.cards thead{display:none}table.cards tr{display:block;border-bottom:1px solid #ddd;padding:.4em 0}
 table.cards td{display:block;border:0;padding:.15em .3em}
 table.cards td[data-label]:before{content:attr(data-label) ": ";color:#555}
+#chart text{font-size:20px}
 }
 """
 
@@ -37,7 +40,7 @@ ACTIONS = {
     "paused": ("resume", "cancel"),
 }
 CONFIRMED_ACTIONS = frozenset({"cancel"})
-NAV = (("/", "Dashboard"), ("/history", "History"))
+NAV = (("/", "Dashboard"), ("/history", "History"), ("/controls", "Controls"))
 
 
 def page(title: str, body: str, box_name: str = "", nav: bool = False) -> str:
@@ -177,7 +180,7 @@ def _clock(seconds) -> str:
 
 
 # The chart's drawing area inside its 640 x 220 view box: left, top, right, bottom.
-CHART_BOX = (44, 24, 620, 180)
+CHART_BOX = (44, 32, 620, 180)
 CHART_SERIES = ((1, "hotend", "#e63946", ""), (2, "hotend target", "#e63946", "4 3"),
                 (3, "bed", "#457b9d", ""), (4, "bed target", "#457b9d", "4 3"))  # fmt: skip
 MIN_CHART_SECONDS = 60.0
@@ -185,7 +188,7 @@ MIN_CHART_SECONDS = 60.0
 
 def temperature_chart(samples: list, now: float) -> str:
     """An inline SVG of the temperatures it has (up to the last 15 minutes): °C on the left axis, minutes before
-    now along the bottom, a legend for hotend and bed, measured solid, targets dashed."""
+    now along the bottom, and a legend for hotend and bed (measured solid, targets dashed) below it."""
     left, top, right, bottom = CHART_BOX
     span = max(MIN_CHART_SECONDS, now - samples[0][0])
     hottest = max([v for s in samples for v in s[1:] if v is not None] + [50.0])
@@ -203,7 +206,7 @@ def temperature_chart(samples: list, now: float) -> str:
         level = y(value)
         parts.append('<line x1=%d x2=%d y1=%.1f y2=%.1f stroke=#e5e5e5 /><text x=%d y=%.1f font-size=12 '
                      'text-anchor=end>%d</text>' % (left, right, level, level, left - 4, level + 4, value))  # fmt: skip
-    parts.append("<text x=%d y=14 font-size=12 text-anchor=end>°C</text>" % (left - 4))
+    parts.append("<text x=%d y=16 font-size=12 text-anchor=end>°C</text>" % (left - 4))
     for fraction, anchor in ((1.0, "start"), (0.75, "middle"), (0.5, "middle"), (0.25, "middle"), (0.0, "end")):
         label = "now" if fraction == 0.0 else "-%s" % _ago(span * fraction)
         parts.append("<text x=%.1f y=%d font-size=12 text-anchor=%s>%s</text>"
@@ -214,16 +217,14 @@ def temperature_chart(samples: list, now: float) -> str:
         if points:
             parts.append('<polyline class="%s" fill=none stroke="%s" stroke-width=1.5%s points="%s"><title>%s'
                          "</title></polyline>" % (name.replace(" ", "-"), colour, dashed, points, name))  # fmt: skip
-    legend_x = left
-    for _column, name, colour, dashes in CHART_SERIES:
-        dashed = ' stroke-dasharray="%s"' % dashes if dashes else ""
-        parts.append('<line x1=%d x2=%d y1=208 y2=208 stroke="%s" stroke-width=2%s />' % (legend_x, legend_x + 18,
-                                                                                        colour, dashed))  # fmt: skip
-        parts.append("<text x=%d y=212 font-size=12>%s</text>" % (legend_x + 22, name))
-        legend_x += 34 + 7 * len(name)
-    return '<svg id=chart viewBox="0 0 640 220" role=img aria-label="temperatures in °C over the last %s">%s</svg>' % (
-        _ago(span),
-        "".join(parts),
+    # The legend is text of the page, not of the drawing, so it stays readable when a phone shrinks the chart.
+    legend = "".join(
+        '<span><i style="border-top:2px %s %s"></i>%s</span>' % ("dashed" if dashes else "solid", colour, name)
+        for _column, name, colour, dashes in CHART_SERIES
+    )
+    return (
+        '<svg id=chart viewBox="0 0 640 200" role=img aria-label="temperatures in °C over the last %s">%s</svg>'
+        "<p id=chart-legend class=legend>%s</p>" % (_ago(span), "".join(parts), legend)
     )
 
 

@@ -128,7 +128,7 @@ def test_a_print_shows_times_a_labelled_chart_and_the_license_left(box, owner):
     expect(chart).to_contain_text("°C")
     expect(chart).to_contain_text("now")
     for series in ("hotend", "bed", "hotend target", "bed target"):
-        expect(chart.locator("text", has_text=re.compile("^%s$" % series))).to_have_count(1)  # the legend
+        expect(desktop.locator("#chart-legend span", has_text=re.compile("^%s$" % series))).to_have_count(1)
     assert chart.locator("polyline.hotend").count() == 1 and chart.locator("polyline.bed").count() == 1
     counters = desktop.locator("#counters tr").first
     expect(counters.locator(".title")).to_contain_text("vase")
@@ -199,3 +199,73 @@ def test_history_prints_again_where_the_license_allows_and_deletes(box, owner):
     expect(desktop.locator("#history-3")).to_have_count(0)
     assert 3 not in [row["id"] for row in Store(str(box.world.data_dir / "box.sqlite")).jobs()]
     assert pathlib.Path(kept).exists() and not pathlib.Path(removed).exists()  # its sealed file went with it
+
+
+def _console_shows(page, url: str, line: str) -> None:
+    """Reloads the controls page until its console lists `line` (sent within a second of the click)."""
+
+    def shown() -> bool:
+        page.goto(url + "/controls")
+        return line in page.locator("#console").inner_text()
+
+    wait_for(shown, "%r on the console" % line, timeout=20)
+
+
+def test_manual_controls_reach_the_idle_printer_logged_and_are_refused_while_printing(box, owner):
+    desktop, phone = owner
+    wait_for(lambda: job_row(box.world, 4)["state"] in ("done", "cancelled", "failed"), "job 4 to end", 60)
+    page = phone
+    page.goto(box.url + "/controls")
+    expect(page.locator("#controls-state")).to_contain_text("No job is printing")
+    _fits(page, "controls")
+    page.click("#preheat-pla")
+    expect(page.locator("#notice")).to_have_text(
+        "On its way to the printer: preheat for PLA (hotend 200 °C, bed 60 °C)."
+    )
+    _console_shows(page, box.url, "> M104 S200")
+    desktop.goto(box.url)
+    expect(desktop.locator("#temperatures")).to_contain_text("/ 200 °C, bed", timeout=10_000)  # the target took
+    expect(desktop.locator("#events")).to_contain_text(
+        "preheat for PLA (hotend 200 °C, bed 60 °C) (M104 S200; M140 S60)"
+    )
+
+    page.fill("#hotend", "999")
+    page.click("#preheat-custom")
+    expect(page.locator("#error")).to_have_text("Not sent: the hotend temperature (°C) is a number from 0 to 300.")
+    page.select_option("#jog-axis", "Z")
+    page.fill("#jog-distance", "-2.5")
+    page.click("#jog")
+    _console_shows(page, box.url, "> G1 Z-2.50 F600")
+    page.click("#retract")
+    _console_shows(page, box.url, "> G1 E-5.00 F300")
+    page.fill("#console-command", "M112")
+    page.click("#console-send")
+    expect(page.locator("#error")).to_contain_text("M112 is not sent by hand")
+    page.fill("#console-command", "g28 x ; home X only")
+    page.click("#console-send")
+    _console_shows(page, box.url, "> G28 x")
+    page.click("#motors-off")
+    _console_shows(page, box.url, "> M84")
+    page.click("#cooldown")
+    _console_shows(page, box.url, "> M140 S0")
+
+    page.goto(box.url)
+    page.set_input_files("#upload", SAMPLE)
+    page.click("#send")
+    expect(page.locator("#job-5 .state")).to_have_text("printing", timeout=30_000)
+    page.goto(box.url + "/controls")
+    expect(page.locator("#controls-state")).to_contain_text("Job 5 is printing")
+    for button in ("#preheat-petg", "#home-xyz", "#jog", "#extrude", "#motors-off", "#console-send"):
+        if button == "#console-send":
+            page.fill("#console-command", "G28")
+        with page.expect_response(lambda response: "/controls/" in response.url) as answer:
+            page.click(button)
+        assert answer.value.status == 409
+        expect(page.locator("#error")).to_have_text("Not sent: job 5 is running: manual controls wait until it has "
+                                                    "ended.")  # fmt: skip
+    assert "> G28\n" not in page.locator("#console").inner_text() + "\n"
+    desktop.goto(box.url)
+    expect(desktop.locator("#events")).to_contain_text("refused, job 5 is running")
+    desktop.once("dialog", lambda dialog: dialog.accept())
+    desktop.click("#cancel-5")
+    expect(desktop.locator("#job-5 .state")).to_have_text("cancelled", timeout=30_000)
