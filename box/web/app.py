@@ -18,6 +18,7 @@ from box import change_feed
 from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
 from box.fleet_link import enrolment_steps
+from box.fleet_link.fleet_slot import FleetSlot
 from box.jobs.job_states import IllegalTransition
 from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
@@ -32,6 +33,7 @@ from box.web.appkeys import (
     CLAIM_CODES,
     DASHBOARD,
     DATA_ROOT,
+    FLEET,
     LEDGER,
     LIVE,
     MANUAL_CONTROLS,
@@ -123,7 +125,9 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "", notice:
     enrolled = await loop.run_in_executor(None, enrolment_steps.enrolled, app[DATA_ROOT])
     has_token = await loop.run_in_executor(None, enrolment_steps.stored_token, app[DATA_ROOT]) is not None
     jobs = await app[STORE].call("jobs")
-    fleet = fleet_page.section(csrf, enrolled, has_token) + rewards_page.section(jobs, await app[STORE].call("rewards"))
+    broker = app[FLEET].describe() if FLEET in app else None
+    rewards = rewards_page.section(jobs, await app[STORE].call("rewards"))
+    fleet = fleet_page.section(csrf, enrolled, has_token, broker) + rewards
     events = await app[STORE].call("recent_events", DASHBOARD_EVENTS)
     name = await in_store(request, app[ACCOUNTS].box_name)
     counts = await in_store(request, app[LEDGER].counts)
@@ -228,6 +232,8 @@ async def events(request: web.Request):
             "events_html": pages.event_items(await request.app[STORE].call("recent_events", DASHBOARD_EVENTS)),
             "network": request.app[NETWORK].describe(),
         }
+        if FLEET in request.app:
+            data["broker"] = request.app[FLEET].describe()["state"]
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):
@@ -294,6 +300,7 @@ def make_app(
     ledger: PrintLedger,
     network: NetworkWatch,
     root: str,
+    fleet: FleetSlot | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
@@ -309,6 +316,8 @@ def make_app(
     app[SHUTTING_DOWN] = asyncio.Event()
     app[DATA_ROOT] = root
     app[DASHBOARD] = _dashboard
+    if fleet is not None:
+        app[FLEET] = fleet
 
     app[CHANGES] = ChangeSignal()
 

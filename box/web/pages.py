@@ -292,7 +292,7 @@ def event_items(events: list, now: float | None = None) -> str:
 DASHBOARD_SCRIPT = """
 const show = (id, field, value) => {
   const element = document.getElementById(id);
-  if (element) element[field] = value;
+  if (element && value !== undefined) element[field] = value;
 };
 if (document.getElementById('jobs')) {
   const source = new EventSource('/events');
@@ -304,6 +304,7 @@ if (document.getElementById('jobs')) {
     show('counters', 'innerHTML', data.counters_html);
     show('jobs', 'innerHTML', data.jobs_html);
     show('events', 'innerHTML', data.events_html);
+    show('broker-connection', 'textContent', data.broker);
   };
 }
 document.addEventListener('submit', (event) => {

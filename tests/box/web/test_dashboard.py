@@ -3,6 +3,7 @@
 carry times, cancel asks first and names the job, the history prints again where the license allows and
 deletes. Screenshots are kept under build/screenshots/."""
 
+import datetime
 import pathlib
 import re
 
@@ -11,8 +12,10 @@ from playwright.sync_api import expect, sync_playwright
 
 from box.jobs.store import Store
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
+from fleet.ca import FleetCA
 from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, wait_for
+from tests.mosquitto import Mosquitto
 from tests.users import SAMPLE, World
 
 pytestmark = needs_chromium
@@ -269,3 +272,63 @@ def test_manual_controls_reach_the_idle_printer_logged_and_are_refused_while_pri
     desktop.once("dialog", lambda dialog: dialog.accept())
     desktop.click("#cancel-5")
     expect(desktop.locator("#job-5 .state")).to_have_text("cancelled", timeout=30_000)
+
+
+def test_the_fleet_broker_is_set_from_the_page_and_its_state_shown(box, owner, tmp_path):
+    desktop, _phone = owner
+    page = desktop
+    page.goto(box.url)
+    expect(page.locator("#broker-state")).to_contain_text("No fleet broker")
+    expect(page.locator("#broker-connection")).to_have_text("not configured")
+    expect(page.locator("#request-words")).to_contain_text("send it to your fleet operator")
+    broker = Mosquitto(tmp_path).start()
+    try:
+        page.fill("#broker-host", "127.0.0.1")
+        page.fill("#broker-port", "99999")
+        page.click("#save-broker")
+        expect(page.locator("#error")).to_contain_text("fleet.broker_port must be a TCP port number")
+        expect(page.locator("#broker-connection")).to_have_text("not configured")  # nothing changed
+
+        page.fill("#broker-host", "127.0.0.1")
+        page.fill("#broker-port", str(broker.port))
+        page.click("#save-broker")
+        expect(page.locator("#notice")).to_have_text(
+            "The fleet broker is now 127.0.0.1:%d (TLS off); the fleet link restarted." % broker.port
+        )
+        expect(page.locator("#broker-connection")).to_have_text("connected", timeout=20_000)  # live, no reload
+        expect(page.locator("#broker-state code")).to_have_text("127.0.0.1:%d" % broker.port)
+
+        box.stop()  # the choice outlives a restart: the agent connects again without [fleet] in the file
+        box.start()
+        page.goto(box.url)
+        expect(page.locator("#broker-connection")).to_have_text("connected", timeout=20_000)
+        broker.stop()
+        expect(page.locator("#broker-connection")).to_have_text("not connected (trying)", timeout=20_000)
+    finally:
+        broker.stop()
+    page.fill("#broker-host", "")
+    page.click("#save-broker")
+    expect(page.locator("#notice")).to_contain_text("No fleet broker: the fleet link is stopped")
+    expect(page.locator("#broker-connection")).to_have_text("not configured")
+
+
+def test_a_swapped_certificate_pair_is_named_as_such(box, owner, tmp_path):
+    desktop, _phone = owner
+    page = desktop
+    now = datetime.datetime.now(datetime.UTC)
+    ca = FleetCA.init(str(tmp_path / "ca"), "test fleet", now)
+    page.goto(box.url)
+    page.fill("#enrolment-token", ca.new_token(now))
+    with page.expect_download() as download:
+        page.click("#enrolment-request")
+    with open(download.value.path(), "rb") as handle:
+        (tmp_path / "box.crt").write_bytes(ca.enrol(handle.read(), now))
+    with open(ca._path("ca.crt"), "rb") as source:
+        (tmp_path / "ca.crt").write_bytes(source.read())
+    page.goto(box.url)
+    page.set_input_files("#fleet-certificate", str(tmp_path / "ca.crt"))
+    page.set_input_files("#fleet-ca", str(tmp_path / "box.crt"))
+    page.click("#install-certificate")
+    expect(page.locator("#error")).to_contain_text("the two certificates are swapped")
+    expect(page.locator("#error")).to_contain_text("nothing was installed")
+    assert not (box.world.data_dir / "fleet" / "box.crt").exists()
