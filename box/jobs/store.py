@@ -16,6 +16,9 @@ from box.jobs import job_states
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 MAX_REPORT_LINE = 200
+# The highest job number ever deleted from the history: numbers are never given twice, so an event, a receipt
+# or an owner's note about job N always means the same job.
+HIGHEST_DELETED = "jobs.highest_deleted"
 
 
 def print_facts(row) -> dict:
@@ -88,8 +91,10 @@ class Store:
     def add_job(self, job_id: str, title: str, spool_path: str) -> int:
         now = self._clock()
         with self.db.conn:
+            newest = self.db.execute("SELECT MAX(id) FROM jobs").fetchone()[0] or 0
             row = self.db["jobs"].insert(
                 {
+                    "id": max(newest, self.get_setting(HIGHEST_DELETED, 0)) + 1,
                     "job_id": job_id,
                     "title": title,
                     "spool_path": spool_path,
@@ -187,6 +192,8 @@ class Store:
         row = self.finished_job(number)
         with self.db.conn:
             self.db["jobs"].delete(number)
+            highest = max(number, self.get_setting(HIGHEST_DELETED, 0))
+            self.db["settings"].upsert({"key": HIGHEST_DELETED, "value": json.dumps(highest)}, pk="key")
         self.forget_unqueued(row["spool_path"])
         self.log("job", "job %d (%r) deleted from the history" % (number, row["title"]))
         return row

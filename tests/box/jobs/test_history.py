@@ -102,3 +102,14 @@ def test_print_again_and_delete_take_only_finished_jobs(tmp_path):
     assert not own.exists()
     assert [row["id"] for row in store.jobs()] == [again]
     assert store.recent_events(1)[0]["message"] == "job %d ('vase') deleted from the history" % second
+
+
+def test_a_deleted_jobs_number_is_never_given_again(tmp_path):
+    store = Store(str(tmp_path / "box.sqlite"))
+    first = _finished(store, "vase", job_states.CANCELLED, str(tmp_path / "a.mipjob"))
+    newest = _finished(store, "vase", job_states.CANCELLED, str(tmp_path / "b.mipjob"))
+    store.delete_job(newest)
+    store.delete_job(first)
+    store.close()
+    reopened = Store(str(tmp_path / "box.sqlite"))  # also after a restart, and for `mipai-box queue add`
+    assert reopened.add_job("cd" * 16, "bowl", str(tmp_path / "c.mipjob")) == newest + 1
