@@ -234,6 +234,8 @@ async def events(request: web.Request):
         }
         if FLEET in request.app:
             data["broker"] = request.app[FLEET].describe()["state"]
+        if request.query.get("console"):
+            data["console_html"] = controls_page.console_html(request.app[LIVE].snapshot(now)["console"], time.time())
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):

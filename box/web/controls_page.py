@@ -25,6 +25,12 @@ def _button(action: str, csrf: str, name: str, value: str, button_id: str, label
     return _form(action, csrf, '<input type=hidden name=%s value="%s">' % (name, escape(value)), button_id, label)
 
 
+def console_html(lines: list, now: float) -> str:
+    """The console's last lines, oldest first: `> ` sent by hand, `< ` what the printer answered."""
+    items = "".join("<li>%s <code>%s</code></li>" % (pages.when(at, now), escape(line)) for at, line in lines)
+    return items or "<li class=note>Nothing sent by hand yet.</li>"
+
+
 def controls_html(csrf: str, printer: str, live: dict, message: str = "", notice: str = "") -> str:
     now = time.time()
     job = live.get("job")
@@ -48,25 +54,23 @@ def controls_html(csrf: str, printer: str, live: dict, message: str = "", notice
               % direction, direction, "%s 5 mm" % direction.capitalize())
         for direction in ("extrude", "retract")
     )  # fmt: skip
-    console_lines = "".join(
-        "<li>%s <code>%s</code></li>" % (pages.when(at, now), escape(line)) for at, line in live.get("console", [])
-    )
+    console_lines = console_html(live.get("console", []), now)
     console = _form("console", csrf, "<label>command <input name=command id=console-command maxlength=%d "
                     "autocomplete=off placeholder=M503></label> " % manual_controls.MAX_CONSOLE_BYTES,
                     "console-send", "Send")  # fmt: skip
     return pages.page(
         "Controls",
-        "%s<section><h1>Manual controls</h1><p id=printer>%s</p>%s%s"
+        "%s<section><h1>Manual controls</h1><p id=printer>%s</p>%s<div id=live>%s</div>"
         "<h2>Temperature</h2><p>%s</p><p>%s</p><p>%s</p>"
         "<h2>Move</h2><p>%s</p><p>%s</p><p>%s</p><p>%s</p></section>"
         "<section><h2>Console</h2><p class=note>One G-code command of your own; the box adds line numbers and "
         "checksums. The printer's answers of the next seconds are shown.</p><p>%s</p><ul id=console>%s</ul>"
-        "<p><a href=/controls>Refresh</a></p></section><script>%s</script>"
+        "</section><script>%s</script>"
         % (pages.error_line(message) + pages.notice_line(notice), escape(printer), running,
-           pages.live_html(live, time.monotonic()) if live.get("samples") else "", presets, custom,
+           pages.live_html(live, time.monotonic()), presets, custom,
            _button("cooldown", csrf, "all", "1", "cooldown", "Cool down"), home, jog, extrude,
            _button("motors-off", csrf, "all", "1", "motors-off", "Motors off"), console,
-           console_lines or "<li class=note>Nothing sent by hand yet.</li>", pages.DASHBOARD_SCRIPT),
+           console_lines, pages.DASHBOARD_SCRIPT),
         nav=True,
     )  # fmt: skip
 

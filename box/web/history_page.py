@@ -148,7 +148,7 @@ FAVICON = (
 
 
 async def favicon(_request: web.Request):
-    return web.Response(text=FAVICON, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+    return web.Response(text=FAVICON, content_type="image/svg+xml")
 
 
 def add_routes(app: web.Application) -> None:

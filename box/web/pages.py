@@ -294,8 +294,8 @@ const show = (id, field, value) => {
   const element = document.getElementById(id);
   if (element && value !== undefined) element[field] = value;
 };
-if (document.getElementById('jobs')) {
-  const source = new EventSource('/events');
+if (document.getElementById('jobs') || document.getElementById('console')) {
+  const source = new EventSource(document.getElementById('console') ? '/events?console=1' : '/events');
   source.onmessage = (message) => {
     const data = JSON.parse(message.data);
     show('printer', 'textContent', data.printer);
@@ -305,6 +305,7 @@ if (document.getElementById('jobs')) {
     show('jobs', 'innerHTML', data.jobs_html);
     show('events', 'innerHTML', data.events_html);
     show('broker-connection', 'textContent', data.broker);
+    show('console', 'innerHTML', data.console_html);
   };
 }
 document.addEventListener('submit', (event) => {
