@@ -11,7 +11,7 @@ from box.printing import manual_controls
 from box.printing.printer_owner import ManualControlRefused
 from box.web import pages
 from box.web.appkeys import LIVE, MANUAL_CONTROLS, PRINTER_STATE, STORE
-from box.web.common import current_session, html_response, logged_in_form
+from box.web.common import html_response, logged_in_form, logged_in_page
 
 
 def _form(action: str, csrf: str, inner: str, button_id: str, label: str) -> str:
@@ -81,10 +81,7 @@ async def _page(request: web.Request, csrf: str, message: str = "", notice: str 
 
 
 async def controls_view(request: web.Request):
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound("/login")
-    return html_response(await _page(request, session[1]))
+    return await logged_in_page(request, _page)
 
 
 async def control(request: web.Request):

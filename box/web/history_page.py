@@ -13,7 +13,7 @@ from box.jobs.job_states import IllegalTransition
 from box.jobs.store import UnknownJob, print_facts
 from box.web import pages
 from box.web.appkeys import BOX, LEDGER, STORE
-from box.web.common import current_session, html_response, in_store, logged_in_form
+from box.web.common import html_response, in_store, logged_in_form, logged_in_page
 
 SHOWN = 200  # the page lists this many finished jobs, newest first
 _TERMS_CACHE_SIZE = 512
@@ -109,10 +109,7 @@ async def _page(request: web.Request, csrf: str, message: str = "", notice: str 
 
 
 async def history_view(request: web.Request):
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound("/login")
-    return html_response(await _page(request, session[1]))
+    return await logged_in_page(request, _page)
 
 
 async def history_action(request: web.Request):
