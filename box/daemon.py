@@ -119,7 +119,7 @@ class Daemon:
             # Started before the printer's owner and stopped after it, so a job's last state is still reported.
             fleet.start()
             yield
-            await loop.run_in_executor(None, fleet.stop)
+            await loop.run_in_executor(None, fleet.close)
 
         async def front_panel(_app):
             panel.open(settings.gpio.led_pin, settings.gpio.button_pin)

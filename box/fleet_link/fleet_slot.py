@@ -18,7 +18,9 @@ NOT_CONFIGURED, CONNECTED, CONNECTING = "not configured", "connected", "not conn
 class FleetSlot:
     def __init__(self, settings: Settings, make_agent, feed) -> None:
         """`make_agent(fleet_settings, stop_event)` builds a FleetAgent; `feed` is the change feed it listens to."""
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the running agent
+        self._turn = threading.Lock()  # one start, stop or replace at a time, so no agent is left running unseen
+        self._closed = False
         self._make_agent = make_agent
         self._feed = feed
         self.settings = settings
@@ -26,16 +28,34 @@ class FleetSlot:
         self._stop = None
 
     def start(self) -> None:
+        with self._turn:
+            self._start()
+
+    def close(self, timeout: float = JOIN_SECONDS) -> None:
+        """Stop the agent for good (the daemon is stopping): a later replace starts nothing."""
+        with self._turn:
+            self._closed = True
+            self._stop_agent(timeout)
+
+    def replace(self, settings: Settings) -> None:
+        """Run the fleet agent with `settings` from now on (the old one stops first)."""
+        with self._turn:
+            self.settings = settings
+            if not self._closed:
+                self._stop_agent(JOIN_SECONDS)
+                self._start()
+
+    def _start(self) -> None:
+        stop = threading.Event()
+        agent = self._make_agent(self.settings.fleet, stop)
         with self._lock:
-            self._stop = threading.Event()
-            self._agent = self._make_agent(self.settings.fleet, self._stop)
-            agent = self._agent
+            self._agent, self._stop = agent, stop
         if agent.enabled:
             agent.start()
         else:
             log.info("no fleet broker configured ([fleet] broker_host): running on its own")
 
-    def stop(self, timeout: float = JOIN_SECONDS) -> None:
+    def _stop_agent(self, timeout: float) -> None:
         with self._lock:
             agent, stop = self._agent, self._stop
             self._agent = None
@@ -45,12 +65,6 @@ class FleetSlot:
             stop.set()
             agent.join(timeout)
         self._feed.forget(agent.changes)
-
-    def replace(self, settings: Settings) -> None:
-        """Run the fleet agent with `settings` from now on (the old one stops first)."""
-        self.stop()
-        self.settings = settings
-        self.start()
 
     def describe(self) -> dict:
         """What the page shows: broker host and port, TLS, and the connection's state."""
