@@ -65,6 +65,12 @@ class ChangeFeed:
             self._listeners.append(listener)
         return listener
 
+    def forget(self, listener: Listener) -> None:
+        """Stop filling `listener` (its reader has stopped for good)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def on_loop(self, loop, callback, *kinds: str) -> None:
         """Run `callback(change)` on `loop` (an asyncio event loop) for every change of `kinds`."""
         with self._lock:

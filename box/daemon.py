@@ -21,11 +21,12 @@ from box.device.network_watch import NetworkWatch
 from box.device.panel import Panel
 from box.device.setup_mode import SetupMode
 from box.fleet_link.agent import FleetAgent
+from box.fleet_link.fleet_slot import FLEET_BROKER_SETTING, FleetSlot
 from box.jobs.spool import Spool
 from box.jobs.store_owner import StoreOwner
 from box.log_ring import LogRing
 from box.printing.printer_owner import PrinterOwner
-from box.settings import Settings
+from box.settings import Settings, SettingsError
 from box.web.accounts import Accounts
 from box.web.app import make_app
 from provisioning import device_names, identity
@@ -88,7 +89,7 @@ class Daemon:
 
     async def _serve(self, loop, box, owner: StoreOwner, queued: int) -> int:
         settings = self.settings
-        printer_stop, fleet_stop = threading.Event(), threading.Event()
+        printer_stop = threading.Event()
         printer = PrinterOwner(self.root, settings.printer, printer_stop, owner)
         accounts = await owner.run(Accounts)
         setup_mode = SetupMode(settings.setup.timeout_minutes)
@@ -96,12 +97,17 @@ class Daemon:
         network = NetworkWatch(settings.network, settings.setup.first_boot_file, self.root, box)
         spool = Spool(data_dir.spool_dir(self.root), settings.box.max_upload_mb * 1024 * 1024)
         panel = Panel(owner, accounts, printer, setup_mode, loop, network)
-        fleet = FleetAgent(self.root, settings.fleet, owner, box, printer, spool, fleet_stop,
-                           identify=lambda: loop.call_soon_threadsafe(
-                               lambda: loop.create_task(panel.act(button_gestures.IDENTIFY))),
-                           reboot=lambda: loop.call_soon_threadsafe(self._reboot),
-                           log_lines=self.log_ring.last)  # fmt: skip
-        app = make_app(owner, accounts, box, spool, printer, setup_mode, codes, owner.ledger, network, self.root)
+
+        def make_agent(fleet_settings, fleet_stop: threading.Event) -> FleetAgent:
+            return FleetAgent(self.root, fleet_settings, owner, box, printer, spool, fleet_stop,
+                              identify=lambda: loop.call_soon_threadsafe(
+                                  lambda: loop.create_task(panel.act(button_gestures.IDENTIFY))),
+                              reboot=lambda: loop.call_soon_threadsafe(self._reboot),
+                              log_lines=self.log_ring.last)  # fmt: skip
+
+        fleet = FleetSlot(await self._with_broker_chosen_on_the_page(owner), make_agent, owner.feed)
+        app = make_app(owner, accounts, box, spool, printer, setup_mode, codes, owner.ledger, network, self.root,
+                       fleet=fleet)  # fmt: skip
 
         async def printer_owner(_app):
             printer.start()
@@ -111,14 +117,9 @@ class Daemon:
 
         async def fleet_agent(_app):
             # Started before the printer's owner and stopped after it, so a job's last state is still reported.
-            if fleet.enabled:
-                fleet.start()
-            else:
-                log.info("no fleet broker configured ([fleet] broker_host): running on its own")
+            fleet.start()
             yield
-            if fleet.enabled:
-                fleet_stop.set()
-                await loop.run_in_executor(None, fleet.join, 10.0)
+            await loop.run_in_executor(None, fleet.close)
 
         async def front_panel(_app):
             panel.open(settings.gpio.led_pin, settings.gpio.button_pin)
@@ -152,6 +153,17 @@ class Daemon:
             return 0
         finally:
             await runner.cleanup()
+
+    async def _with_broker_chosen_on_the_page(self, owner: StoreOwner) -> Settings:
+        """The settings, with the fleet broker the owner set on the dashboard (it wins over the file's)."""
+        chosen = await owner.call("get_setting", FLEET_BROKER_SETTING)
+        if not chosen:
+            return self.settings
+        try:
+            return self.settings.with_changes("fleet", chosen, "the broker set on the dashboard")
+        except SettingsError as exc:
+            log.warning("%s; using [fleet] from the settings file", exc)
+            return self.settings
 
     def _reboot(self) -> None:
         """A fleet `reboot`: the device restarts; elsewhere the daemon stops, for its supervisor to restart it."""

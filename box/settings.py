@@ -243,6 +243,27 @@ class Settings:
     def as_dict(self) -> dict:
         return {section: dict(keys) for section, keys in self._values.items()}
 
+    def with_changes(self, section: str, changes: dict, origin: str = "the dashboard") -> "Settings":
+        """A new Settings with `changes` to one section (chosen at run time), each checked as in a file; the
+        rest is kept as it was validated. Raises SettingsError naming every refused value."""
+        keys = SCHEMA.get(section)
+        if keys is None:
+            raise SettingsError("%s: unknown section [%s]" % (origin, section))
+        problems, checked = [], {}
+        for key, raw in changes.items():
+            if key not in keys:
+                problems.append("unknown setting %s.%s" % (section, key))
+                continue
+            try:
+                checked[key] = keys[key][1](raw)
+            except ValueError as exc:
+                problems.append("%s.%s %s (got %r)" % (section, key, exc, raw))
+        if problems:
+            raise SettingsError("%s: %s" % (origin, "; ".join(problems)))
+        values = self.as_dict()
+        values[section].update(checked)
+        return Settings(values)
+
     @classmethod
     def defaults(cls) -> "Settings":
         return cls.from_mapping({}, "defaults")

@@ -100,6 +100,9 @@ def check_certificate(box, certificate_pem: bytes, ca_pem: bytes) -> x509.Certif
     try:
         certificate.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature) as exc:
+        if _issued_by(ca, certificate):
+            raise EnrolmentError("the two certificates are swapped: the box's certificate was given as the CA's "
+                                 "and the CA's as the box's; give them the other way round") from exc  # fmt: skip
         raise EnrolmentError("the certificate was not issued by that fleet CA") from exc
     key = certificate.public_key()
     if not isinstance(key, Ed25519PublicKey) or key.public_bytes_raw() != box.signing_public:
@@ -108,6 +111,14 @@ def check_certificate(box, certificate_pem: bytes, ca_pem: bytes) -> x509.Certif
     if len(names) != 1 or names[0].value != box.box_id:
         raise EnrolmentError("the certificate does not name this box (%s)" % box.box_id)
     return certificate
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def private_key_pem_of(key) -> bytes:

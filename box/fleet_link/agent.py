@@ -76,7 +76,7 @@ class FleetAgent:
         self.settings = settings
         self.store = store_owner.blocking_store
         self._rejections = telemetry.RejectionLog()
-        self._changes = store_owner.feed.listen(
+        self.changes = store_owner.feed.listen(
             change_feed.JOB, change_feed.JOBS_CHANGED_ELSEWHERE, change_feed.SETTING, change_feed.PRINTER
         )
         self.box = box
@@ -156,7 +156,7 @@ class FleetAgent:
                 else:
                     self.stop.wait(LOOP_SECONDS)
                 changed_rows, changed_settings = [], {}
-                for change in self._changes.drain():
+                for change in self.changes.drain():
                     if change.kind == change_feed.SETTING:
                         if change.data["key"] in command_handlers.CONFIGURABLE:
                             changed_settings[change.data["key"]] = change.data["value"]
@@ -426,8 +426,8 @@ class FleetAgent:
     def _job_changes(self, jobs: telemetry.JobWatch, rows, now: float) -> None:
         """Job events for `rows` (the changed jobs), or for the recent jobs when `rows` is None or the feed
         overflowed."""
-        if rows is None or self._changes.overflowed:
-            self._changes.overflowed = False
+        if rows is None or self.changes.overflowed:
+            self.changes.overflowed = False
             rows = self.store.jobs()[-RECENT_JOBS:]
         changes = jobs.changes(rows)
         if changes:

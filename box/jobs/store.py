@@ -14,6 +14,9 @@ from box.jobs import job_states, sqlite_tables
 
 MAX_EVENTS = 10_000  # the event log is trimmed to this many rows
 MAX_REPORT_LINE = 200
+# The highest job number ever deleted from the history: numbers are never given twice, so an event, a receipt
+# or an owner's note about job N always means the same job.
+HIGHEST_DELETED = "jobs.highest_deleted"
 
 
 def print_facts(row) -> dict:
@@ -88,8 +91,10 @@ class Store:
         now = self._clock()
         state = job_states.HELD if held else job_states.QUEUED
         with self.db.conn:
+            newest = self.db.execute("SELECT MAX(id) FROM jobs").fetchone()[0] or 0
             row = self.db["jobs"].insert(
                 {
+                    "id": max(newest, self.get_setting(HIGHEST_DELETED, 0)) + 1,
                     "job_id": job_id,
                     "title": title,
                     "spool_path": spool_path,
@@ -170,6 +175,34 @@ class Store:
             if action:
                 self.db["jobs"].update(number, {"request": ""})
         return action
+
+    def finished_job(self, number: int) -> dict:
+        """The row of a finished job; raises UnknownJob or IllegalTransition (it has not finished)."""
+        try:
+            row = self.db["jobs"].get(number)
+        except sqlite_utils.db.NotFoundError:
+            raise UnknownJob("there is no job %d" % number) from None
+        if row["state"] not in job_states.FINISHED:
+            raise job_states.IllegalTransition("job %d is %s: only a finished job can be" % (number, row["state"]))
+        return row
+
+    def print_again(self, number: int) -> int:
+        """Queue a finished job's sealed file once more, as a new job; the license is checked when it runs."""
+        row = self.finished_job(number)
+        again = self.add_job(row["job_id"], row["title"], row["spool_path"])
+        self.log("job", "job %d queued again as job %d" % (number, again))
+        return again
+
+    def delete_job(self, number: int) -> dict:
+        """Remove a finished job from the history; its sealed file goes too when no other job uses it."""
+        row = self.finished_job(number)
+        with self.db.conn:
+            self.db["jobs"].delete(number)
+            highest = max(number, self.get_setting(HIGHEST_DELETED, 0))
+            self.db["settings"].upsert({"key": HIGHEST_DELETED, "value": json.dumps(highest)}, pk="key")
+        self.forget_unqueued(row["spool_path"])
+        self.log("job", "job %d (%r) deleted from the history" % (number, row["title"]))
+        return row
 
     def forget_unqueued(self, spool_path: str) -> None:
         """Delete a spooled job file that no job refers to (an upload that was not queued)."""

@@ -18,7 +18,7 @@ from secure_print.ledger import PrintLedger
 log = logging.getLogger("mipai.store")
 
 # Store methods that change a job; the argument or result that names the job.
-_JOB_WRITES = {"add_job": "result", "move": 0, "request": 0, "set_receipt": 0}
+_JOB_WRITES = {"add_job": "result", "print_again": "result", "move": 0, "request": 0, "set_receipt": 0}
 EXTERNAL_CHECK_SECONDS = 1.0  # how soon a write by another process is noticed
 
 

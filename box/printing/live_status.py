@@ -5,6 +5,7 @@ import collections
 import threading
 
 HISTORY_SECONDS = 15 * 60
+CONSOLE_LINES = 40  # the manual console's last lines: commands sent by hand and what the idle printer said
 
 
 class LiveStatus:
@@ -12,6 +13,11 @@ class LiveStatus:
         self._lock = threading.Lock()
         self.samples = collections.deque(maxlen=HISTORY_SECONDS)  # (time, hotend, hotend target, bed, bed target)
         self.job = None  # {"number", "layer", "z", "eta_seconds"} while a job prints
+        self.console = collections.deque(maxlen=CONSOLE_LINES)  # (wall time, "> sent" or "< received")
+
+    def add_console(self, line: str, at: float) -> None:
+        with self._lock:
+            self.console.append((at, line[:200]))
 
     def add_temperatures(self, readings: dict, now: float) -> None:
         hotend, hotend_target = readings.get("T", readings.get("T0", (None, None)))
@@ -36,4 +42,5 @@ class LiveStatus:
     def snapshot(self, now: float) -> dict:
         with self._lock:
             samples = [s for s in self.samples if now - s[0] <= HISTORY_SECONDS]
-            return {"samples": samples, "job": dict(self.job) if self.job else None}
+            job = dict(self.job) if self.job else None
+            return {"samples": samples, "job": job, "console": list(self.console)}

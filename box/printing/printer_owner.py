@@ -5,15 +5,17 @@ Blocking serial I/O stays off the daemon's event loop; the printer's state is pu
 import glob
 import json
 import logging
+import queue
 import threading
 import time
 
 from box import change_feed, data_dir
+from box.errors import WrongStateError
 from box.jobs import job_states, spool
 from box.printing import challenges, job_run
 from box.printing.live_status import LiveStatus
 from firmware_bridge import marlin, streamer
-from firmware_bridge.errors import PrinterUnavailable
+from firmware_bridge.errors import LocalProtocolError, PrinterUnavailable
 from provisioning import identity
 from secure_print.errors import SealedJobError
 from secure_print.trust import TrustStore, TrustStoreError
@@ -29,6 +31,12 @@ _OUTCOMES = {
 RECONNECT_SECONDS = 5.0
 POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
+MANUAL_BATCHES = 8  # manual controls waiting to be sent; more is refused
+CONSOLE_ANSWER_SECONDS = 5.0  # how long after a manual control the printer's messages count as its answer
+
+
+class ManualControlRefused(WrongStateError):
+    """A manual control came while the printer cannot take it (a job runs, no printer): nothing was sent."""
 
 
 class PrinterOwner:
@@ -42,6 +50,10 @@ class PrinterOwner:
         self._lock = threading.Lock()
         self._printer = None  # what M115 said, with port and baud, while connected
         self._printing = False
+        self._jobs_taken = 0  # counts the jobs the thread took; a manual control queued before a job is dropped
+        self._job_number = None  # the job the thread is busy with (verifying, printing or paused)
+        self._manual = queue.Queue(MANUAL_BATCHES)
+        self._console_until = 0.0  # the printer's messages are shown on the console until then
         self.live = LiveStatus()
         self.challenges = None  # the verifier's attestation challenges (challenges.sqlite), opened by the thread
         self.thread = threading.Thread(target=self._run, name="printer", daemon=True)
@@ -78,6 +90,22 @@ class PrinterOwner:
             printer["baud"],
         )
 
+    def submit_manual(self, description: str, commands: list) -> None:
+        """Queue one manual control's commands (box.printing.manual_controls) for the idle printer. Raises
+        ManualControlRefused while a job is being verified, printed or paused, or with no printer; the printer
+        thread sends them between jobs, never into a job."""
+        with self._lock:
+            if self._job_number is not None:
+                raise ManualControlRefused("job %d is running: manual controls wait until it has ended"
+                                           % self._job_number)  # fmt: skip
+            if self._printer is None:
+                raise ManualControlRefused("no printer is connected")
+            taken = self._jobs_taken
+        try:
+            self._manual.put_nowait((taken, description, list(commands)))
+        except queue.Full:
+            raise ManualControlRefused("%d manual controls are still waiting to be sent" % MANUAL_BATCHES) from None
+
     def start(self) -> None:
         self.thread.start()
 
@@ -97,6 +125,7 @@ class PrinterOwner:
                     if connection is None:
                         self.stop.wait(RECONNECT_SECONDS)
                         continue
+                self._send_manual(connection)
                 row = self._store.next_queued()
                 if row is None:
                     if not streamer.keep_alive(connection, POLL_SECONDS, on_event=self._on_idle_event):
@@ -118,6 +147,30 @@ class PrinterOwner:
     def _on_idle_event(self, event) -> None:
         if isinstance(event, marlin.Temperatures):
             self.live.add_temperatures(event.readings, time.monotonic())
+        elif isinstance(event, marlin.PrinterMessage) and time.monotonic() < self._console_until:
+            # Only the answers to a manual control: a late echo of a sealed job's line never reaches the page.
+            self.live.add_console("< " + event.text, time.time())
+
+    def _send_manual(self, connection) -> None:
+        """Hand one waiting manual control to the link (the idle keep-alive sends it); a control that waited
+        across a job is dropped, so nothing typed before a job reaches the printer after it started."""
+        try:
+            taken, description, commands = self._manual.get_nowait()
+        except queue.Empty:
+            return
+        with self._lock:
+            stale = taken != self._jobs_taken
+        if stale:
+            self._store.log("control", "not sent, a job started first: %s" % description)
+            return
+        for command in commands:
+            try:
+                connection.link.send_command(command)
+            except LocalProtocolError as exc:
+                self._store.log("control", "not sent: %s (%s)" % (description, exc))
+                return
+            self.live.add_console("> " + command, time.time())
+        self._console_until = time.monotonic() + CONSOLE_ANSWER_SECONDS
 
     def _ports(self) -> list:
         if self.settings.port != "auto":
@@ -140,6 +193,17 @@ class PrinterOwner:
 
     def _print(self, box, connection, row) -> bool:
         """Print one queued job to its end. Returns False when the printer went away."""
+        number = row["id"]
+        with self._lock:
+            self._jobs_taken += 1
+            self._job_number = number
+        try:
+            return self._print_taken(box, connection, row)
+        finally:
+            with self._lock:
+                self._job_number = None
+
+    def _print_taken(self, box, connection, row) -> bool:
         number = row["id"]
         material = self._store.get_setting("printer.material") or self.settings.material or None
         self._store.move(number, job_states.VERIFYING)

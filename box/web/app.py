@@ -18,13 +18,14 @@ from box import change_feed
 from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
 from box.fleet_link import enrolment_steps
+from box.fleet_link.fleet_slot import FleetSlot
 from box.jobs import demo_sample
 from box.jobs.job_states import IllegalTransition
 from box.jobs.spool import Spool, SpoolError
 from box.jobs.store import UnknownJob
 from box.jobs.store_owner import StoreOwner
 from box.printing.printer_owner import PrinterOwner
-from box.web import api_keys_page, fleet_page, octoprint_api, pages, rewards_page, wizard
+from box.web import api_keys_page, controls_page, fleet_page, history_page, octoprint_api, pages, rewards_page, wizard
 from box.web.accounts import Accounts, LoginThrottle, password_problem
 from box.web.appkeys import (
     ACCOUNTS,
@@ -33,8 +34,10 @@ from box.web.appkeys import (
     CLAIM_CODES,
     DASHBOARD,
     DATA_ROOT,
+    FLEET,
     LEDGER,
     LIVE,
+    MANUAL_CONTROLS,
     NETWORK,
     PRINTER_INFO,
     PRINTER_STATE,
@@ -61,6 +64,7 @@ from secure_print.ledger import PrintLedger
 FORM_COOKIE = "mipai_form"  # double-submit CSRF token for forms shown before login
 EVENT_SECONDS = 1.0
 DASHBOARD_JOBS = 20
+DASHBOARD_EVENTS = 10
 
 
 @web.middleware
@@ -130,15 +134,18 @@ async def _dashboard(request: web.Request, csrf: str, message: str = "", notice:
     enrolled = await loop.run_in_executor(None, enrolment_steps.enrolled, app[DATA_ROOT])
     has_token = await loop.run_in_executor(None, enrolment_steps.stored_token, app[DATA_ROOT]) is not None
     jobs = await app[STORE].call("jobs")
-    fleet = fleet_page.section(csrf, enrolled, has_token) + rewards_page.section(jobs, await app[STORE].call("rewards"))
-    events = await app[STORE].call("recent_events", 10)
+    broker = app[FLEET].describe() if FLEET in app else None
+    rewards = rewards_page.section(jobs, await app[STORE].call("rewards"))
+    fleet = fleet_page.section(csrf, enrolled, has_token, broker) + rewards
+    events = await app[STORE].call("recent_events", DASHBOARD_EVENTS)
     name = await in_store(request, app[ACCOUNTS].box_name)
     counts = await in_store(request, app[LEDGER].counts)
     live = pages.live_html(app[LIVE].snapshot(time.monotonic()), time.monotonic())
     network = app[NETWORK].describe()
     printer = app[PRINTER_STATE]()
+    licenses = await history_page.licenses(app, jobs)
     return pages.dashboard(name, printer, jobs[-DASHBOARD_JOBS:][::-1], csrf, events, live, counts, network, message,
-                           fleet, notice)  # fmt: skip
+                           fleet, notice, licenses=licenses)  # fmt: skip
 
 
 async def _claim_code(request: web.Request) -> str:
@@ -167,7 +174,8 @@ async def setup_submit(request: web.Request):
     name = " ".join(str(form.get("box_name", "")).split())[:40] or "mipai-" + request.app[BOX].box_id[:4]
     problem = password_problem(password, confirmation)
     if problem:
-        return html_response(pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem), 400)
+        page = pages.setup_form(form["csrf"], request.app[BOX], await _claim_code(request), problem, name)
+        return html_response(page, 400)
     replacing = request.app[SETUP_MODE].replacing_admin
     try:
         await in_store(request, request.app[ACCOUNTS].create_admin, password, name, replacing)
@@ -221,15 +229,22 @@ async def events(request: web.Request):
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     while True:
-        jobs = (await request.app[STORE].call("jobs"))[-DASHBOARD_JOBS:][::-1]
+        every_job = await request.app[STORE].call("jobs")
+        jobs = every_job[-DASHBOARD_JOBS:][::-1]
         now = time.monotonic()
+        counts = await in_store(request, request.app[LEDGER].counts)
         data = {
             "printer": request.app[PRINTER_STATE](),
             "jobs_html": pages.job_rows(jobs, session[1]),
             "live_html": pages.live_html(request.app[LIVE].snapshot(now), now),
-            "counters_html": pages.counters_html(await in_store(request, request.app[LEDGER].counts)),
+            "counters_html": pages.counters_html(counts, await history_page.licenses(request.app, every_job)),
+            "events_html": pages.event_items(await request.app[STORE].call("recent_events", DASHBOARD_EVENTS)),
             "network": request.app[NETWORK].describe(),
         }
+        if FLEET in request.app:
+            data["broker"] = request.app[FLEET].describe()["state"]
+        if request.query.get("console"):
+            data["console_html"] = controls_page.console_html(request.app[LIVE].snapshot(now)["console"], time.time())
         try:
             await response.write(("data: %s\n\n" % json.dumps(data)).encode())
         except (ConnectionResetError, RuntimeError):
@@ -289,6 +304,7 @@ def make_app(
     ledger: PrintLedger,
     network: NetworkWatch,
     root: str,
+    fleet: FleetSlot | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
     app[STORE] = store
@@ -299,11 +315,14 @@ def make_app(
     app[PRINTER_STATE] = printer.describe_printer
     app[PRINTER_INFO] = lambda: printer.printer
     app[LIVE] = printer.live
+    app[MANUAL_CONTROLS] = printer.submit_manual
     app[LEDGER] = ledger
     app[NETWORK] = network
     app[SHUTTING_DOWN] = asyncio.Event()
     app[DATA_ROOT] = root
     app[DASHBOARD] = _dashboard
+    if fleet is not None:
+        app[FLEET] = fleet
 
     app[CHANGES] = ChangeSignal()
 
@@ -335,5 +354,7 @@ def make_app(
     octoprint_api.add_routes(app)
     api_keys_page.add_routes(app)
     fleet_page.add_routes(app)
+    history_page.add_routes(app)
+    controls_page.add_routes(app)
     wizard.add_routes(app)
     return app

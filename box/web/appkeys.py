@@ -7,6 +7,7 @@ from aiohttp import web
 
 from box.device.network_watch import NetworkWatch
 from box.device.setup_mode import SetupMode
+from box.fleet_link.fleet_slot import FleetSlot
 from box.jobs.spool import Spool
 from box.jobs.store_owner import StoreOwner
 from box.printing.live_status import LiveStatus
@@ -50,5 +51,8 @@ LEDGER = web.AppKey("ledger", PrintLedger)  # the store owner's: touch it only t
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 NETWORK = web.AppKey("network", NetworkWatch)
 DATA_ROOT = web.AppKey("data_root", str)  # the box's data directory
+# (description, commands) -> None: queues a manual control for the idle printer, or raises ManualControlRefused
+MANUAL_CONTROLS = web.AppKey("manual_controls", Callable[[str, list], None])
+FLEET = web.AppKey("fleet", FleetSlot)  # the running fleet agent; absent when the app runs without a daemon
 # (request, csrf token, problem, notice) -> the dashboard's HTML
 DASHBOARD = web.AppKey("dashboard", Callable[..., Awaitable[str]])

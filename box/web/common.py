@@ -37,6 +37,14 @@ def refuse_csrf() -> web.Response:
     )
 
 
+async def logged_in_page(request: web.Request, render) -> web.Response:
+    """`await render(request, csrf)` as the page for a logged-in session; otherwise the way to the login page."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPFound("/login")
+    return html_response(await render(request, session[1]))
+
+
 async def logged_in_form(request: web.Request) -> tuple:
     """(CSRF token, form) of a POST from a logged-in session with the right token; otherwise raises the response
     that sends the browser to log in, or refuses the request."""

@@ -60,7 +60,9 @@ async def printer_submit(request: web.Request):
     form = await _form(request, csrf)
     profile, problem = _printer_profile(form)
     if problem:
-        page = pages.printer_step(csrf, request.app[PRINTER_STATE](), {}, problem)
+        typed = {"material": str(form.get("material", ""))[:32], "nozzle_mm": str(form.get("nozzle_mm", ""))[:8],
+                 "build_volume_mm": [str(form.get(axis, ""))[:6] for axis in ("x", "y", "z")]}  # fmt: skip
+        page = pages.printer_step(csrf, request.app[PRINTER_STATE](), typed, problem)
         return web.Response(text=page, content_type="text/html", status=400)
     await request.app[STORE].call("set_setting", "printer.profile", profile)
     await request.app[STORE].call("set_setting", "printer.material", profile["material"])
@@ -99,7 +101,9 @@ async def network_submit(request: web.Request):
         try:
             await asyncio.get_running_loop().run_in_executor(None, manager.connect, ssid, str(form.get("password", "")))
         except NetworkError as exc:
-            page = pages.network_step(csrf, True, request.app[NETWORK].networks, "could not join %s: %s" % (ssid, exc))
+            typed = {"ssid": str(form.get("ssid") or ""), "manual_ssid": str(form.get("manual_ssid") or "")[:32]}
+            problem = "could not join %s: %s" % (ssid, exc)
+            page = pages.network_step(csrf, True, request.app[NETWORK].networks, problem, typed)
             return web.Response(text=page, content_type="text/html", status=400)
         await request.app[STORE].call("log", "setup", "joined Wi-Fi %r" % ssid)
     raise web.HTTPFound("/setup/done")

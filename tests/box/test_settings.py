@@ -73,3 +73,18 @@ def test_each_section_is_a_frozen_dataclass_with_exactly_the_schemas_keys():
         assert [field.name for field in dataclasses.fields(section_type)] == list(SCHEMA[name])
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.printer.port = "/dev/ttyUSB9"
+
+
+def test_settings_changed_at_run_time_are_checked_like_the_file_and_keep_the_rest():
+    base = Settings.from_mapping({"printer": {"port": "/dev/ttyUSB0"}, "fleet": {"keepalive_seconds": 60}}, "file")
+    changed = base.with_changes("fleet", {"broker_host": "broker.example", "broker_port": 8883, "tls": True})
+    assert (changed.fleet.broker_host, changed.fleet.broker_port, changed.fleet.tls) == ("broker.example", 8883, True)
+    assert changed.fleet.keepalive_seconds == 60 and changed.printer.port == "/dev/ttyUSB0"  # the rest is kept
+    assert base.fleet.broker_host == ""  # the original is not touched
+    with pytest.raises(SettingsError) as refused:
+        base.with_changes("fleet", {"broker_port": 0, "broker_host": "a b", "colour": "red"}, "the page")
+    message = str(refused.value)
+    assert message.startswith("the page: ") and "fleet.broker_port must be a TCP port number" in message
+    assert "fleet.broker_host must be a host name" in message and "unknown setting fleet.colour" in message
+    with pytest.raises(SettingsError, match="unknown section"):
+        base.with_changes("chain", {"rpc": "x"})

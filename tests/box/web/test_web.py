@@ -108,7 +108,7 @@ def test_setup_login_upload_progress_and_cancel(box, browser):
     expect(page.locator("#job-1 .percent")).to_have_text("100.0%", timeout=120_000)
     expect(page.locator("#job-1 .state")).to_have_text("done")
     expect(page.locator("#temperatures")).to_contain_text("Hotend")
-    assert page.locator("#chart polyline").count() == 2
+    assert page.locator("#chart polyline.hotend, #chart polyline.bed").count() == 2
     expect(page.locator("#counters td").nth(1)).to_have_text("1")  # one print of this license
 
     page.set_input_files("#upload", job)
@@ -117,6 +117,7 @@ def test_setup_login_upload_progress_and_cancel(box, browser):
     expect(page.locator("#job-live")).to_contain_text(
         re.compile(r"Job 2: layer \d+, Z [\d.]+ mm, about \d+:\d\d:\d\d left")
     )
+    page.once("dialog", lambda dialog: dialog.accept())  # cancel asks first
     page.click("#cancel-2")
     expect(page.locator("#job-2 .state")).to_have_text("cancelled", timeout=30_000)
     assert job_row(world, 1)["state"] == "done" and job_row(world, 2)["state"] == "cancelled"
