@@ -178,10 +178,7 @@ class Store:
 
     def finished_job(self, number: int) -> dict:
         """The row of a finished job; raises UnknownJob or IllegalTransition (it has not finished)."""
-        try:
-            row = self.db["jobs"].get(number)
-        except sqlite_utils.db.NotFoundError:
-            raise UnknownJob("there is no job %d" % number) from None
+        row = self.job(number)
         if row["state"] not in job_states.FINISHED:
             raise job_states.IllegalTransition("job %d is %s: only a finished job can be" % (number, row["state"]))
         return row
