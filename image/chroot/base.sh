@@ -14,6 +14,12 @@ passwd --lock root >/dev/null
 systemctl disable ssh.service >/dev/null 2>&1 || true
 rm -f /etc/ssh/ssh_host_*
 
+# Nothing in the boot waits for the network, and no maintenance job of a server runs on the appliance: the
+# wait-online services (the box serves its setup page without an uplink), e2fsprogs' scrub (LVM only), apt's
+# daily list downloads (the image has no unattended upgrades), dpkg's database backup, the weekly fstrim.
+systemctl mask systemd-networkd-wait-online.service NetworkManager-wait-online.service e2scrub_all.timer \
+    e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer >/dev/null
+
 # Made on the device's first boot, never shared between cards.
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
