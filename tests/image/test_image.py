@@ -187,9 +187,9 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
     # GPIO without /dev/gpiomem: the box's user opens the GPIO chip through lgpio (here the emulator's PL061), and
     # the daemon imported lgpio inside its sandbox (its notification pipe is in its runtime directory).
     chip = booted.ssh("cd /tmp && runuser -u mipai -- /opt/mipai-box/bin/python -c 'import lgpio; "
-                      "print(lgpio.gpio_get_chip_info(lgpio.gpiochip_open(0)))'")  # fmt: skip
-    status, lines = chip.strip("()\n").split(",")[:2]
-    assert status.strip() == "0" and int(lines) > 0, chip
+                      "status, lines, name, label = lgpio.gpio_get_chip_info(lgpio.gpiochip_open(0)); "
+                      "print(status, lines, label)'").split()  # fmt: skip
+    assert chip[0] == "0" and int(chip[1]) > 0, chip
     assert ".lgd-nfy" in booted.ssh("ls -a /run/mipai-box"), booted.ssh("journalctl -b -u mipai-box -o cat | head -40")
 
     with sync_playwright() as playwright:
