@@ -235,7 +235,11 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
     pid = booted.ssh("systemctl show -p MainPID --value mipai-box").strip()
     rss_kib = int(re.search(r"VmRSS:\s+(\d+) kB", booted.ssh("cat /proc/%s/status" % pid)).group(1))
     # Where the boot's time went, for the figures (systemd's own account; empty while a unit is still starting).
-    boot_account = booted.ssh("systemd-analyze time --no-pager 2>&1; systemd-analyze blame --no-pager 2>&1 | head -12")
+    boot_account = booted.ssh(
+        "systemd-analyze time --no-pager 2>&1; systemd-analyze blame --no-pager 2>&1 | head -12; "
+        "systemd-analyze critical-chain --no-pager mipai-box.service 2>&1; "
+        "journalctl -b -o short-monotonic --no-pager -u mipai-firstboot -u mipai-box 2>&1 | head -30"
+    )
     journal = booted.ssh("journalctl -b -o cat --no-pager")
     assert TOKEN not in journal and PASSWORD not in journal
     booted.stop()
