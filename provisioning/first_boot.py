@@ -159,7 +159,9 @@ def _quote(text: str) -> str:
 class SshAccess:
     """SSH for root with one owner's key and nothing else: no passwords, one Ed25519 host key made on the card
     (an RSA key takes a minute on a Pi's first boot and more under emulation), the service started without
-    waiting. Paths and the command runner are parameters so the same code is tried on a test tree."""
+    waiting. The image's ssh.service is enabled with that host key as its condition, so making the key is what
+    turns SSH on for later boots. Paths and the command runner are parameters so the code is tried on a test
+    tree."""
 
     def __init__(self, root: str = "/", run=None) -> None:
         self.root = root
@@ -192,8 +194,8 @@ class SshAccess:
             )
         if not os.path.exists(host_key):
             self.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", host_key)
-        # --no-reload: the unit is known already (installed, disabled); a manager reload costs seconds at boot.
-        self.run("systemctl", "enable", "--no-reload", "ssh.service")
+        # The image enables ssh.service with the host key as its condition, so it runs from now on, at every boot;
+        # `systemctl enable` here would cost seconds (Debian's sysv-install step under a slow CPU).
         self.run("systemctl", "start", "--no-block", "ssh.service")  # no waiting on its ordering during boot
 
 

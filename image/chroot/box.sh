@@ -9,5 +9,6 @@ python3 -m venv /opt/mipai-box
 /opt/mipai-box/bin/pip install --quiet --disable-pip-version-check --no-index --find-links /tmp/wheels \
     -c /tmp/wheels/constraints.txt "/tmp/wheels/$wheel[device]"
 /opt/mipai-box/bin/mipai-box --help >/dev/null
-systemctl enable mipai-firstboot.service mipai-box.service
+# ssh.service runs only once the first boot made its host key (ssh.service.d/mipai-box.conf).
+systemctl enable mipai-firstboot.service mipai-box.service ssh.service
 rm -rf /tmp/wheels /tmp/box.sh /root/.cache
