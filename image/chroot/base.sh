@@ -31,6 +31,9 @@ printf '%s\n' virtio_pci virtio_mmio virtio_blk sdhci_iproc bcm2835 mmc_block us
     pcie_brcmstb reset_raspberrypi ext4 >> /etc/initramfs-tools/modules
 # raspi-firmware copies kernel, initramfs and device trees to the boot partition and writes cmdline.txt.
 echo 'ROOTPART=LABEL=mipai-root' >> /etc/default/raspi-firmware
+# A quiet kernel console: its messages through the UART cost boot time; errors still show (raspi-firmware appends
+# this file to cmdline.txt).
+echo 'quiet loglevel=3' > /etc/default/raspi-extra-cmdline
 # Its hook wants /boot/firmware to be a mount point unless it detects a chroot: a bind mount of itself (private).
 mkdir -p /boot/firmware
 mount --bind /boot/firmware /boot/firmware

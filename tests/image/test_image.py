@@ -185,6 +185,8 @@ def test_the_image_boots_offline_is_set_up_in_a_browser_and_prints_a_sealed_job(
     assert booted.ssh("stat -c %U:%a /var/lib/mipai-box/enrolment_token").strip() == "mipai:600"
     assert TOKEN not in booted.ssh("cat /boot/firmware/mipai.toml")
     grown = int(booted.ssh("df -B1M --output=size / | tail -1"))
+    cmdline = booted.ssh("cat /boot/firmware/cmdline.txt").split()  # what a Pi boots with
+    assert "root=LABEL=mipai-root" in cmdline and "quiet" in cmdline, cmdline
     unit = booted.ssh("systemctl show -p User -p NoNewPrivileges -p ProtectSystem mipai-box")
     assert "User=mipai" in unit and "NoNewPrivileges=yes" in unit and "ProtectSystem=strict" in unit
     # GPIO without /dev/gpiomem: the box's user opens the GPIO chip through lgpio (here the emulator's PL061), and
