@@ -59,6 +59,35 @@ if [ ! -s "$TARBALL" ]; then
     step_done
 fi
 
+# --- 3. wheels: the box from this checkout; its pinned dependencies for aarch64 (cached) ----------------------
+# Host work (pip, the network) that runs beside the emulated base step; its logs go to files.
+WHEELS=$BUILD/wheels
+DEPS_KEY=$(cat "$REPO/constraints.txt" "$REPO/pyproject.toml" | sha256sum | cut -c1-16)
+DEPS=$BUILD/cache/deps-$DEPS_KEY
+build_wheels() {
+    rm -rf "$WHEELS" && mkdir -p "$WHEELS/app"
+    python3 -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$WHEELS/app" "$REPO" >"$BUILD/wheel.log" 2>&1 \
+        || die "building the box's wheel from $REPO failed: see $BUILD/wheel.log"
+    app_wheel=$(ls "$WHEELS"/app/mipai_box-*.whl)
+    if [ ! -e "$DEPS/.complete" ]; then
+        rm -rf "$DEPS" && mkdir -p "$DEPS"
+        # Bookworm has glibc 2.36 and CPython 3.11: every manylinux tag up to 2_36, cp311 or abi3 or pure.
+        platforms=()
+        for tag in manylinux_2_36 manylinux_2_35 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux2014; do
+            platforms+=(--platform "${tag}_aarch64")
+        done
+        python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: "${platforms[@]}" \
+            --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
+            -c "$REPO/constraints.txt" -d "$DEPS" "$app_wheel[device]" \
+            >"$BUILD/deps.log" 2>&1 || die "no aarch64 wheels for the box's pinned dependencies (PyPI reachable?): see $BUILD/deps.log"
+        rm -f "$DEPS"/mipai_box-*.whl
+        touch "$DEPS/.complete"
+    fi
+}
+step "wheels: the box's wheel from this checkout, its dependencies for linux aarch64 (beside the base step)"
+build_wheels &
+wheels=$!
+
 # --- 2. base: second stage under qemu-user, then the appliance settings; keyed by the exact .debs -------------
 BASE_KEY=$( { tar tzf "$TARBALL" | grep '\.deb$' | sort; cat "$HERE/chroot/base.sh" "$HERE/chroot/dpkg-excludes"; } \
     | sha256sum | cut -c1-16)
@@ -72,9 +101,12 @@ if [ ! -e "$BASE/.complete" ]; then
         || die "debootstrap's first stage failed: see $BUILD/debootstrap-first.log"
     say "  first stage done in $(($(date +%s) - step_started)) s; second stage (dpkg under emulation)"
     # dpkg without fsync while building (removed by base.sh); no manuals, translations or docs on the card.
-    mkdir -p "$BASE/etc/dpkg/dpkg.cfg.d"
+    mkdir -p "$BASE/etc/dpkg/dpkg.cfg.d" "$BASE/etc/ssh"
     echo force-unsafe-io >"$BASE/etc/dpkg/dpkg.cfg.d/mipai-build"
     cp "$HERE/chroot/dpkg-excludes" "$BASE/etc/dpkg/dpkg.cfg.d/mipai-excludes"
+    # openssh-server's postinst makes host keys only where none exist: placeholders spare the RSA key's minute
+    # under emulation; base.sh removes them (each card makes its own key when SSH is enabled).
+    for kind in rsa ecdsa ed25519; do : >"$BASE/etc/ssh/ssh_host_${kind}_key"; done
     # container=lxc: debootstrap then uses the bind-mounted /dev instead of making device nodes (not allowed here)
     in_arm64_root "$BASE" /usr/bin/env INITRD=No container=lxc /debootstrap/debootstrap --second-stage \
         >"$BUILD/debootstrap-second.log" 2>&1 &
@@ -85,6 +117,8 @@ if [ ! -e "$BASE/.complete" ]; then
             "$BASE/var/lib/dpkg/status" 2>/dev/null || true) of $(tar tzf "$TARBALL" | grep -c '\.deb$') packages installed"
     done
     wait "$second" || die "debootstrap's second stage failed: see $BUILD/debootstrap-second.log"
+    # dpkg's own log (base.sh clears /var/log): where the second stage's time went, package by package.
+    cp "$BASE/var/log/dpkg.log" "$BUILD/dpkg-second-stage.log" 2>/dev/null || true
     # The device's own apt sources: the archive this build used, with the firmware component.
     cat >"$BASE/etc/apt/sources.list" <<SOURCES
 deb $MIRROR $SUITE main non-free-firmware
@@ -97,30 +131,9 @@ SOURCES
     step_done
 fi
 
-# --- 3. wheels: the box from this checkout; its pinned dependencies for aarch64 (cached) ----------------------
-step "wheels: the box's wheel from this checkout, its dependencies for linux aarch64"
-WHEELS=$BUILD/wheels
-rm -rf "$WHEELS" && mkdir -p "$WHEELS/app"
-python3 -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$WHEELS/app" "$REPO" >"$BUILD/wheel.log" 2>&1 \
-    || die "building the box's wheel from $REPO failed: see $BUILD/wheel.log"
+wait "$wheels" || exit 1
 APP_WHEEL=$(ls "$WHEELS"/app/mipai_box-*.whl)
-DEPS_KEY=$(cat "$REPO/constraints.txt" "$REPO/pyproject.toml" | sha256sum | cut -c1-16)
-DEPS=$BUILD/cache/deps-$DEPS_KEY
-if [ ! -e "$DEPS/.complete" ]; then
-    rm -rf "$DEPS" && mkdir -p "$DEPS"
-    # Bookworm has glibc 2.36 and CPython 3.11: every manylinux tag up to 2_36, cp311 or abi3 or pure.
-    platforms=()
-    for tag in manylinux_2_36 manylinux_2_35 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux2014; do
-        platforms+=(--platform "${tag}_aarch64")
-    done
-    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: "${platforms[@]}" \
-        --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
-        -c "$REPO/constraints.txt" -d "$DEPS" "$APP_WHEEL" \
-        >"$BUILD/deps.log" 2>&1 || die "no aarch64 wheels for the box's pinned dependencies (PyPI reachable?): see $BUILD/deps.log"
-    rm -f "$DEPS"/mipai_box-*.whl
-    touch "$DEPS/.complete"
-fi
-step_done
+say "  wheels ready (after $(($(date +%s) - STARTED)) s)"
 
 # --- 4. rootfs: the cached base, plus the box --------------------------------------------------------------------
 step "rootfs: copying the base, installing the box into its venv (under qemu-user)"

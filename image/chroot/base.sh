@@ -14,6 +14,12 @@ passwd --lock root >/dev/null
 systemctl disable ssh.service >/dev/null 2>&1 || true
 rm -f /etc/ssh/ssh_host_*
 
+# Nothing in the boot waits for the network, and no maintenance job of a server runs on the appliance: the
+# wait-online services (the box serves its setup page without an uplink), e2fsprogs' scrub (LVM only), apt's
+# daily list downloads (the image has no unattended upgrades), dpkg's database backup, the weekly fstrim.
+systemctl mask systemd-networkd-wait-online.service NetworkManager-wait-online.service e2scrub_all.timer \
+    e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer >/dev/null
+
 # Made on the device's first boot, never shared between cards.
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
@@ -25,6 +31,9 @@ printf '%s\n' virtio_pci virtio_mmio virtio_blk sdhci_iproc bcm2835 mmc_block us
     pcie_brcmstb reset_raspberrypi ext4 >> /etc/initramfs-tools/modules
 # raspi-firmware copies kernel, initramfs and device trees to the boot partition and writes cmdline.txt.
 echo 'ROOTPART=LABEL=mipai-root' >> /etc/default/raspi-firmware
+# A quiet kernel console: its messages through the UART cost boot time; errors still show (raspi-firmware appends
+# this file to cmdline.txt).
+echo 'quiet loglevel=3' > /etc/default/raspi-extra-cmdline
 # Its hook wants /boot/firmware to be a mount point unless it detects a chroot: a bind mount of itself (private).
 mkdir -p /boot/firmware
 mount --bind /boot/firmware /boot/firmware

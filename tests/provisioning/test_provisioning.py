@@ -1,5 +1,5 @@
 """Provisioning: the exact nmcli invocations (a recording stand-in first on PATH), the hotspot policy, the claim
-code, device names and the first-boot file."""
+code, device names and the first-boot file (with its SSH key, applied to a test tree)."""
 
 import json
 import os
@@ -145,6 +145,11 @@ def test_the_first_boot_file_is_applied_once_and_loses_its_secrets(tmp_path, nmc
         ('[wlan]\nssid = "x"\n', "unknown section [wlan]"),
         ('[time]\ntimezone = "../../etc/passwd"\n', "is not a zone name"),
         ("[wifi\n", "is not valid TOML"),
+        ('[ssh]\nauthorized_key = "AAAAC3NzaC1lZDI1NTE5"\n', "must be one public key line"),
+        ('[ssh]\nauthorized_key = "ssh-dss AAAAB3NzaC1kc3M="\n', "unknown key type 'ssh-dss'"),
+        ('[ssh]\nauthorized_key = "ssh-ed25519 AAAAB3NzaC1yc2E="\n', "is not a ssh-ed25519 key"),
+        ('[ssh]\nauthorized_key = "-----BEGIN OPENSSH PRIVATE KEY-----"\n', "is a private key: give the public one"),
+        ('[ssh]\nkey = "ssh-ed25519 AAAA"\n', "unknown setting ssh.key"),
     ],
 )
 def test_a_malformed_first_boot_file_applies_nothing(tmp_path, nmcli, content, problem):
@@ -154,6 +159,52 @@ def test_a_malformed_first_boot_file_applies_nothing(tmp_path, nmcli, content, p
         first_boot.apply(str(boot), str(tmp_path), NetworkManager(), lambda zone: None)
     assert problem in str(refused.value)
     assert boot.read_text() == content and nmcli() == []
+
+
+OWNER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHdGr0GMvmFAa2Ob1FKc/7HKjJ/ZT7UoN4Ewrf0AN5Yb owner@laptop"
+
+
+def test_the_ssh_key_of_the_first_boot_file_enables_key_only_ssh_once(tmp_path, nmcli):
+    boot = tmp_path / "mipai.toml"
+    boot.write_text('[time]\ntimezone = "UTC"\n[ssh]\nauthorized_key = "%s"\n' % OWNER_KEY)
+    system, commands = tmp_path / "system", []
+
+    def run(*command):  # ssh-keygen and systemctl of the device, recorded; the key file as ssh-keygen leaves it
+        commands.append(command)
+        if command[0] == "ssh-keygen":
+            open(command[command.index("-f") + 1], "w").close()
+
+    access = first_boot.SshAccess(root=str(system), run=run)
+    done = first_boot.apply(str(boot), str(tmp_path), NetworkManager(), lambda zone: None, access.enable)
+    assert done[0] == "enabled SSH for root with the key ssh-ed25519"
+    keys = system / "root" / ".ssh" / "authorized_keys"
+    assert keys.read_text() == OWNER_KEY + "\n" and oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert oct((system / "root" / ".ssh").stat().st_mode & 0o777) == "0o700"
+    config = (system / "etc/ssh/sshd_config.d/mipai-box.conf").read_text().splitlines()
+    assert "PasswordAuthentication no" in config and "PermitRootLogin prohibit-password" in config
+    assert "HostKey /etc/ssh/ssh_host_ed25519_key" in config
+    # One Ed25519 host key (not `ssh-keygen -A`, whose RSA key costs a minute on the first boot), then the service.
+    host_key = str(system / "etc/ssh/ssh_host_ed25519_key")
+    assert commands == [
+        ("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", host_key),
+        ("systemctl", "start", "--no-block", "ssh.service"),
+    ]
+    assert "[ssh]" not in boot.read_text() and "applied" in boot.read_text()
+
+    # A card set up again with the same key: no second copy of it, the host key kept.
+    boot.write_text('[ssh]\nauthorized_key = "%s"\n' % OWNER_KEY)
+    first_boot.apply(str(boot), str(tmp_path), NetworkManager(), lambda zone: None, access.enable)
+    assert keys.read_text() == OWNER_KEY + "\n"
+    assert commands[2:] == [("systemctl", "start", "--no-block", "ssh.service")]
+
+
+def test_where_nothing_manages_ssh_the_key_is_left_out_and_the_rest_applied(tmp_path, nmcli):
+    boot = tmp_path / "mipai.toml"
+    boot.write_text('[fleet]\nenrolment_token = "tok-123456"\n[ssh]\nauthorized_key = "%s"\n' % OWNER_KEY)
+    done = first_boot.apply(str(boot), str(tmp_path), NetworkManager(), lambda zone: None)
+    assert done == ["left [ssh] out: SSH is enabled by the image's first-boot service only",
+                    "kept the fleet enrolment token"]  # fmt: skip
+    assert "[ssh]" not in boot.read_text() and "tok-123456" not in boot.read_text()
 
 
 def test_the_daemons_network_watch_opens_and_closes_the_hotspot(tmp_path, nmcli, monkeypatch):

@@ -1,9 +1,9 @@
 """Boot-time duties of the MIP.AI Box image, run as root before the box starts (mipai-firstboot.service).
 
 Once per card: grow the root partition and file system to the card. On every boot, each only when its file is
-there: take `mipai-box.toml` from the boot partition as the box's settings; enable SSH with the key of the
-`[ssh]` section of `mipai.toml`; apply `mipai.toml` once (Wi-Fi, fleet enrolment token, time zone) through
-`provisioning.first_boot`, which then removes its secrets from the card.
+there: take `mipai-box.toml` from the boot partition as the box's settings; apply `mipai.toml` once (SSH key,
+Wi-Fi, fleet enrolment token, time zone) through `provisioning.first_boot`, which then removes its secrets and
+the [ssh] section from the card.
 """
 
 import grp
@@ -80,51 +80,6 @@ def take_settings() -> None:
     log("settings taken from %s" % SETTINGS_FROM_BOOT)
 
 
-def take_ssh_section(path: str) -> None:
-    """Enable SSH (key only, host keys made now) from an [ssh] section, then drop the section from the file.
-
-    provisioning.first_boot does not know [ssh] yet (it refuses unknown sections), so the section is handled and
-    removed here first; the rest of the file is left byte for byte."""
-    with open(path, "rb") as handle:
-        raw = handle.read(MAX_FILE_BYTES + 1)
-    try:
-        data = tomllib.loads(raw.decode())
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return  # first_boot.read reports it, with the file's name
-    section = data.get("ssh")
-    if section is None:
-        return
-    key = section.get("authorized_key") if isinstance(section, dict) else None
-    if not isinstance(key, str) or not key.startswith(("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")) or "\n" in key:
-        log('[ssh] needs authorized_key = "ssh-ed25519 AAAA..." (one public key); SSH stays off')
-    else:
-        os.makedirs("/root/.ssh", mode=0o700, exist_ok=True)
-        with open("/root/.ssh/authorized_keys", "a") as handle:
-            handle.write(key.strip() + "\n")
-        os.chmod("/root/.ssh/authorized_keys", 0o600)
-        with open("/etc/ssh/sshd_config.d/mipai-box.conf", "w") as handle:
-            handle.write(
-                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-            )
-        run("ssh-keygen", "-A")
-        run("systemctl", "enable", "ssh.service")
-        run("systemctl", "start", "--no-block", "ssh.service")  # no waiting on its ordering during boot
-        log("SSH enabled for root with the key of the first-boot file (password logins off)")
-    lines, skipping = [], False
-    for line in raw.decode().splitlines():
-        header = line.strip()
-        if header.startswith("[") and not header.startswith("[["):
-            skipping = header.replace(" ", "") == "[ssh]"
-        if not skipping:
-            lines.append(line)
-    temporary = path + ".new"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def set_timezone(zone: str) -> None:
     """The zone for local times (a link, no D-Bus needed this early); refused when the zone is unknown."""
     target = os.path.join("/usr/share/zoneinfo", zone)
@@ -140,13 +95,13 @@ def set_timezone(zone: str) -> None:
 
 
 def apply_first_boot_file() -> None:
-    """mipai.toml, once: Wi-Fi, enrolment token (kept for the box's user), time zone; then its secrets go."""
+    """mipai.toml, once: SSH, Wi-Fi, enrolment token (kept for the box's user), time zone; then its secrets go."""
     if not os.path.exists(FIRST_BOOT_FILE):
         return
-    take_ssh_section(FIRST_BOOT_FILE)
     os.makedirs(DATA_DIR, mode=0o700, exist_ok=True)
     try:
-        done = first_boot.apply(FIRST_BOOT_FILE, DATA_DIR, NetworkManager(), set_timezone)
+        ssh = first_boot.SshAccess()
+        done = first_boot.apply(FIRST_BOOT_FILE, DATA_DIR, NetworkManager(), set_timezone, ssh.enable)
     except (first_boot.FirstBootError, NetworkError, ValueError, OSError) as exc:
         log("%s not applied (it is tried again at the next boot): %s" % (FIRST_BOOT_FILE, exc))
         return
