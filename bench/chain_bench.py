@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.stream_bench import print_figures
 from chain_client import evm
 from chain_client.merkle import Leaf, MerkleTree, leaf_hash, verify
 from chain_client.relayer import Relayer, State
@@ -75,10 +76,7 @@ def main() -> None:
         rows.append(("gas of those claims, median", "< 130,000", f"{gas[len(gas) // 2]:,}"))
     finally:
         node.stop()
-    print("| figure | target | measured |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| %s | %s | %s |" % row)
+    print_figures(rows)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.stream_bench import print_figures
 from box.fleet_link.outbox import Outbox
 from fleet.telemetry_check import TelemetryCheck
 from provisioning import identity
@@ -172,10 +173,7 @@ def main() -> int:
             rows.append(many_boxes_row(root, broker, args.boxes, args.seconds))
         finally:
             broker.stop()
-    print("| figure | target | measured |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| %s | %s | %s |" % row)
+    print_figures(rows)
     return 0
 
 

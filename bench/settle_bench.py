@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eth_account import Account
 
+from bench.stream_bench import print_figures
 from chain_client import deployment_file, evm, settle
 from chain_client import verifier as core
 from chain_client.ledger import Ledger
@@ -133,10 +134,7 @@ def main() -> None:
     finally:
         node.stop()
         directory.cleanup()
-    print("| figure | target | measured |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| %s | %s | %s |" % row)
+    print_figures(rows)
 
 
 if __name__ == "__main__":

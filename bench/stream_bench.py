@@ -143,6 +143,14 @@ def print_table(rows, columns) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def print_figures(rows) -> None:
+    """The benchmarks' closing table of (figure, target, measured) rows."""
+    print("| figure | target | measured |")
+    print("|---|---|---|")
+    for row in rows:
+        print("| %s | %s | %s |" % row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--peer-python", help="python of the virtualenv with printrun (skip the peer if absent)")

@@ -1,5 +1,6 @@
 """`mipai-box run` as a process for the tests, and what they read of its data directory."""
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import time
 
 from box.cli.demo_broker import free_port
 from box.jobs.store import Store
+from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from secure_print.ledger import PrintLedger
 from tests.users import World
 
@@ -61,6 +63,21 @@ class Daemon:
         if self.process.poll() is None:
             self.process.send_signal(how)
         return self.process.wait(90)
+
+
+@contextlib.contextmanager
+def serving_box(world: World, move_time_scale: str):
+    """A daemon that trusts the world's designer, on a virtual printer moving at `move_time_scale` of real
+    time; it carries its `url` and `world`."""
+    assert world.box("trust", "add", world.designer_public).returncode == 0
+    with VirtualPrinterProcess("--move-time-scale", move_time_scale) as printer:
+        daemon = Daemon(world, printer.path).start()
+        daemon.url = "http://127.0.0.1:%d" % daemon.http_port
+        daemon.world = world
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):

@@ -11,10 +11,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from box.jobs.store import Store
-from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.ca import FleetCA
 from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
-from tests.daemon_process import Daemon, job_row, wait_for
+from tests.daemon_process import job_row, serving_box, wait_for
 from tests.mosquitto import Mosquitto
 from tests.users import SAMPLE, World
 
@@ -26,14 +25,8 @@ PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    world = World(tmp_path_factory.mktemp("dashboard"))
-    assert world.box("trust", "add", world.designer_public).returncode == 0
-    with VirtualPrinterProcess("--move-time-scale", "0.02") as printer:
-        daemon = Daemon(world, printer.path).start()
-        daemon.url = "http://127.0.0.1:%d" % daemon.http_port
-        daemon.world = world
+    with serving_box(World(tmp_path_factory.mktemp("dashboard")), "0.02") as daemon:
         yield daemon
-        daemon.stop()
 
 
 @pytest.fixture(scope="module")

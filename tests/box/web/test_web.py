@@ -15,7 +15,7 @@ from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.ca import FleetCA
 from provisioning import device_names
 from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
-from tests.daemon_process import Daemon, job_row, wait_for
+from tests.daemon_process import Daemon, job_row, serving_box, wait_for
 from tests.nmcli_stand_in import install_nmcli
 from tests.users import SAMPLE, World
 
@@ -32,14 +32,8 @@ def browser():
 
 @pytest.fixture
 def box(tmp_path):
-    world = World(tmp_path)
-    assert world.box("trust", "add", world.designer_public).returncode == 0
-    with VirtualPrinterProcess("--move-time-scale", "0.05") as printer:
-        daemon = Daemon(world, printer.path).start()
-        daemon.url = "http://127.0.0.1:%d" % daemon.http_port
-        daemon.world = world
+    with serving_box(World(tmp_path), "0.05") as daemon:
         yield daemon
-        daemon.stop()
 
 
 def _post(url: str, data: bytes, headers=None) -> tuple:
