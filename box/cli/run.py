@@ -11,7 +11,7 @@ import time
 from importlib import resources
 
 from box import data_dir
-from box.cli import demo_broker, demo_chain, printer_options
+from box.cli import demo_broker, printer_options
 from box.daemon import Daemon
 from box.jobs import demo_sample
 from box.jobs.spool import Spool
@@ -155,6 +155,9 @@ def run_demo(args) -> int:
         return 2
     number, queued_now = queue_demo_job(root)
     with contextlib.ExitStack() as stack:
+        # Imported here: the network's side (eth-account, py-evm) costs the box daemon 19 MB it never needs.
+        from box.cli import demo_chain
+
         fleet = demo_chain.add_network(root, stack, demo_fleet(root, stack))
         settings = Settings.from_mapping({"box": {"http_host": "127.0.0.1"}, "fleet": fleet}, "demo")
         sample = ("sealed and queued as job %d" if queued_now else "is job %d (queued on the first run)") % number
