@@ -48,12 +48,15 @@ run: $(STAMP)
 	$(BIN)/mipai-box --data-dir .demo-box demo --http-port $(or $(PORT),8080)
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here); the fleet tests start a
-# real Mosquitto on loopback.
+# real Mosquitto on loopback. The suite mostly waits (printers, brokers, daemons, a browser), so it runs in more
+# workers than a 2-core machine has cores; whole files go to one worker, so a module's broker, anvil or browser
+# starts once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(NPM_STAMP) edge-check
 	@command -v chromium >/dev/null && { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; } || \
 		{ apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mosquitto; }
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP) $(BENCH_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/stream_bench.py --peer-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)

@@ -131,7 +131,7 @@ def test_a_box_enrolled_through_the_command_lines_reports_over_mutual_tls(tmp_pa
     assert run_cli("fleet.cli", "ca", "init", "--dir", str(ca_dir)).returncode == 0
     token = run_cli("fleet.cli", "ca", "token", "--dir", str(ca_dir)).stdout.splitlines()[-1]
     request = tmp_path / "box.csr"
-    made = world.box("enrol", "request", "--token", token, "-o", str(request))
+    made = world.box("enrol", "request", "--token=" + token, "-o", str(request))  # a token may begin with "-"
     assert made.returncode == 0, made.stderr
     issued = run_cli("fleet.cli", "enroll", str(request), "--dir", str(ca_dir), "-o", str(tmp_path / "box.crt"))
     assert issued.returncode == 0, issued.stderr
