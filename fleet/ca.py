@@ -94,6 +94,8 @@ class FleetCA:
     def new_token(self, now: datetime.datetime, hours: int = 24) -> str:
         """A one-time enrolment token for one box (for its setup page or first-boot file)."""
         token = secrets.token_urlsafe(18)
+        while token.startswith("-"):  # typed after `--token`, it would read as an option (1 token in 64)
+            token = secrets.token_urlsafe(18)
         tokens = self._load("tokens.json")
         expires = (now + datetime.timedelta(hours=hours)).timestamp()
         tokens[enrolment.token_digest(token)] = {"expires": expires, "used_by": None}

@@ -32,6 +32,13 @@ def box_at(path) -> identity.BoxIdentity:
     return identity.load_or_create(str(path))
 
 
+def test_no_enrolment_token_reads_as_a_command_line_option(ca):
+    """The owner types the token after `mipai-box enrol request --token`; one starting with "-" was an option."""
+    tokens = [ca.new_token(NOW) for _ in range(400)]  # with the old tokens, 1 in 64 began with "-"
+    assert not [token for token in tokens if token.startswith("-")]
+    assert len(set(tokens)) == 400
+
+
 def test_a_box_is_enrolled_under_its_own_identity_only(ca, tmp_path):
     box_a, box_b = box_at(tmp_path / "a"), box_at(tmp_path / "b")
     token = ca.new_token(NOW)
