@@ -155,7 +155,7 @@ def run_verify(args) -> int:
         ledger.close()
         raise UsageError("cannot reach the broker %s:%d: %s" % (args.broker_host, args.broker_port, exc)) from exc
     print("verify: %s in group %s, ledger %s" % (client_id, args.group, os.path.abspath(args.ledger)), flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: verify.stop())  # systemd's stop: end cleanly
     try:
         verify.run(args.seconds)
     finally:
@@ -343,10 +343,6 @@ def run_audit(args) -> int:
     print("batch %s: %d receipts, every signature, hash and proof checks; root %s %s; rewards %s" % (
         args.batch, len(batch.entries), batch.root, summary, rewards.text(paid)))  # fmt: skip
     return 0
-
-
-def _interrupt(_signal, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ class VerifyService:
         self._payments_seen = 0  # the last payment (ledger row) whose box was sent its report
         self.counts = {"messages": 0, "accepted": 0, "refused": 0}
         self._granted = 0
+        self._stopping = False
         client.on_message = self._on_message
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -139,11 +140,16 @@ class VerifyService:
         """Publish these boxes' rewards reports again (after a claim paid them)."""
         self._publish(set(box_ids), [])
 
+    def stop(self) -> None:
+        """Ask `run` to end after the batch in hand is committed and acknowledged (safe from a signal handler:
+        it only sets a flag, so no transaction or acknowledgement is cut in half)."""
+        self._stopping = True
+
     def run(self, seconds: float = 0) -> None:
-        """Serve until `seconds` have passed (0: until interrupted)."""
+        """Serve until `seconds` have passed (0: until stopped or interrupted)."""
         deadline = time.monotonic() + seconds if seconds else None
         try:
-            while deadline is None or time.monotonic() < deadline:
+            while not self._stopping and (deadline is None or time.monotonic() < deadline):
                 self.poll()
         except KeyboardInterrupt:
             pass
