@@ -8,11 +8,11 @@ import pathlib
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from box.jobs.store import Store
 from fleet.ca import FleetCA
-from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
+from tests.browser import PASSWORD, needs_chromium, set_up_and_log_in
 from tests.daemon_process import job_row, serving_box, wait_for
 from tests.mosquitto import Mosquitto
 from tests.users import SAMPLE, World
@@ -27,14 +27,6 @@ PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 def box(tmp_path_factory):
     with serving_box(World(tmp_path_factory.mktemp("dashboard")), "0.02") as daemon:
         yield daemon
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

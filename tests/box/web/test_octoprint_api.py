@@ -10,14 +10,14 @@ import urllib.request
 import aiohttp
 import pytest
 from octorest import OctoRest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from pyoctoprintapi import OctoprintClient
 from pyoctoprintapi.exceptions import ApiError, UnauthorizedException
 
 from box.jobs.store import Store
 from box.web.accounts import Accounts
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
-from tests.browser import PASSWORD, launch, needs_chromium
+from tests.browser import PASSWORD, needs_chromium
 from tests.daemon_process import Daemon, job_row, wait_for
 from tests.users import SAMPLE, World
 
@@ -223,49 +223,44 @@ def test_slicers_print_at_once_and_apps_pause_resume_and_cancel(box):
 
 
 @needs_chromium
-def test_the_owner_names_keys_sees_their_use_and_revokes_them(box):
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            page = browser.new_page()
-            page.goto(box.url + "/login")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#log-in")
-            # A held upload waits on the dashboard with a Start button.
-            client = OctoRest(url=box.url, apikey=box.key)
-            with open(SAMPLE, "rb") as handle:
-                client._post("/api/files/local", files={"file": ("from the slicer.gcode", handle)})
-            number = json.loads(_get(box, "/api/files/local/from%20the%20slicer.gcode")[1])["mipai"]["job"]
-            page.goto(box.url)
-            expect(page.locator("#job-%d .state" % number)).to_have_text("held")
-            page.click("#start-%d" % number)
-            expect(page.locator("#job-%d .state" % number)).to_have_text("printing", timeout=30_000)
-            client.cancel()
-            _state(box, number, "cancelled")
+def test_the_owner_names_keys_sees_their_use_and_revokes_them(box, browser):
+    page = browser.new_page()
+    page.goto(box.url + "/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#log-in")
+    # A held upload waits on the dashboard with a Start button.
+    client = OctoRest(url=box.url, apikey=box.key)
+    with open(SAMPLE, "rb") as handle:
+        client._post("/api/files/local", files={"file": ("from the slicer.gcode", handle)})
+    number = json.loads(_get(box, "/api/files/local/from%20the%20slicer.gcode")[1])["mipai"]["job"]
+    page.goto(box.url)
+    expect(page.locator("#job-%d .state" % number)).to_have_text("held")
+    page.click("#start-%d" % number)
+    expect(page.locator("#job-%d .state" % number)).to_have_text("printing", timeout=30_000)
+    client.cancel()
+    _state(box, number, "cancelled")
 
-            page.click("#api-keys")  # the dashboard's link
-            expect(page.locator("#keys .name")).to_have_text(["PrusaSlicer"])
-            expect(page.locator("#keys .used").first).not_to_have_text("never")  # the tests above used it
-            page.click("#new-api-key")
-            expect(page.locator("#error")).to_contain_text("name the key")
-            page.fill("#key-name", "Home Assistant")
-            page.click("#new-api-key")
-            new_key = page.locator("#api-key").inner_text()
-            expect(page.locator("#api-host")).to_have_text(box.url)
-            expect(page.locator("#keys .name")).to_have_text(["Home Assistant", "PrusaSlicer"])
-            expect(page.locator("#keys .used").first).to_have_text("never")
-            assert _get(box, "/api/version", {"X-Api-Key": new_key}, key=False)[0] == 200
-            page.goto(box.url + "/api-keys")
-            expect(page.locator("#keys .used").first).not_to_have_text("never")
+    page.click("#api-keys")  # the dashboard's link
+    expect(page.locator("#keys .name")).to_have_text(["PrusaSlicer"])
+    expect(page.locator("#keys .used").first).not_to_have_text("never")  # the tests above used it
+    page.click("#new-api-key")
+    expect(page.locator("#error")).to_contain_text("name the key")
+    page.fill("#key-name", "Home Assistant")
+    page.click("#new-api-key")
+    new_key = page.locator("#api-key").inner_text()
+    expect(page.locator("#api-host")).to_have_text(box.url)
+    expect(page.locator("#keys .name")).to_have_text(["Home Assistant", "PrusaSlicer"])
+    expect(page.locator("#keys .used").first).to_have_text("never")
+    assert _get(box, "/api/version", {"X-Api-Key": new_key}, key=False)[0] == 200
+    page.goto(box.url + "/api-keys")
+    expect(page.locator("#keys .used").first).not_to_have_text("never")
 
-            page.goto(box.url.replace("127.0.0.1", "localhost") + "/login")  # a loopback name: the box's address
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#log-in")
-            page.goto(box.url.replace("127.0.0.1", "localhost") + "/api-keys")
-            expect(page.locator("#box-address")).to_have_text(box.url)
-            page.locator("#keys tr", has_text="PrusaSlicer").locator("button").click()
-            expect(page.locator("#keys .name")).to_have_text(["Home Assistant"])
-            assert _get(box, "/api/version")[0] == 403  # the revoked key
-            assert _get(box, "/api/version", {"X-Api-Key": new_key}, key=False)[0] == 200
-        finally:
-            browser.close()
+    page.goto(box.url.replace("127.0.0.1", "localhost") + "/login")  # a loopback name: the box's address
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#log-in")
+    page.goto(box.url.replace("127.0.0.1", "localhost") + "/api-keys")
+    expect(page.locator("#box-address")).to_have_text(box.url)
+    page.locator("#keys tr", has_text="PrusaSlicer").locator("button").click()
+    expect(page.locator("#keys .name")).to_have_text(["Home Assistant"])
+    assert _get(box, "/api/version")[0] == 403  # the revoked key
+    assert _get(box, "/api/version", {"X-Api-Key": new_key}, key=False)[0] == 200

@@ -9,25 +9,17 @@ import urllib.error
 import urllib.request
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from firmware_bridge.virtual_printer import VirtualPrinterProcess
 from fleet.ca import FleetCA
 from provisioning import device_names
-from tests.browser import PASSWORD, launch, needs_chromium, set_up_and_log_in
+from tests.browser import PASSWORD, needs_chromium, set_up_and_log_in
 from tests.daemon_process import Daemon, job_row, serving_box, wait_for
 from tests.nmcli_stand_in import install_nmcli
 from tests.users import SAMPLE, World
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
