@@ -38,6 +38,8 @@ CREATE INDEX IF NOT EXISTS receipts_by_print ON receipts (box_id, license_id, pr
 CREATE TABLE IF NOT EXISTS notices (box_id TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL,
     count INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (box_id, topic, reason)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anchored (hash TEXT PRIMARY KEY, batch TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS report_times (box_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at REAL NOT NULL,
+    settled_seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS payments (tx TEXT PRIMARY KEY, box_id TEXT NOT NULL, amount TEXT NOT NULL,
     total TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (root TEXT PRIMARY KEY, epoch INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -401,8 +403,9 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise
 
-    def report(self, box_id: str) -> tuple:
-        """(rewards body, its sequence number) for the box's rewards topic; the number rises with every call."""
+    def report(self, box_id: str, settling: bool = False) -> tuple:
+        """(rewards body, its sequence number) for the box's rewards topic; the number rises with every call.
+        `settling`: this report is the one `unsettled_reports` asked for, so it needs no settling itself."""
         db = self._db
         self._begin()
         try:
@@ -410,6 +413,11 @@ class Ledger:
             db.execute("UPDATE box_state SET report_seq = report_seq + 1 WHERE box_id = ?", (box_id,))
             earned, paid, seq = db.execute("SELECT earned, paid, report_seq FROM box_state WHERE box_id = ?",
                                            (box_id,)).fetchone()  # fmt: skip
+            db.execute(
+                "INSERT INTO report_times VALUES (?, ?, ?, ?) ON CONFLICT (box_id) DO UPDATE SET seq = excluded.seq, "
+                "at = excluded.at, settled_seq = CASE WHEN ? THEN excluded.seq ELSE settled_seq END",
+                (box_id, seq, time.time(), seq if settling else 0, settling),
+            )
             pending = db.execute("SELECT count(*) FROM receipts WHERE box_id = ? AND state = 'pending'",
                                  (box_id,)).fetchone()[0]  # fmt: skip
             rows = db.execute("SELECT hash, seq, state, reason, reward FROM receipts WHERE box_id = ? ORDER BY "
@@ -427,6 +435,26 @@ class Ledger:
                                     [{"tx": tx, "amount": int(amount)} for tx, amount in payments[::-1]],
                                     challenges)  # fmt: skip
         return body, seq
+
+    def unsettled_reports(self, now: float, quiet_seconds: float) -> list:
+        """Boxes whose newest report is `quiet_seconds` old and has not been settled, each handed to one caller.
+
+        The processes of a group publish reports on the retained rewards topic as they decide, and two reports of
+        one box made by two processes can reach the broker in the wrong order, leaving the older one retained.
+        Once a box's reports have been quiet for a moment, one process publishes a fresh one, so what is retained
+        is the newest."""
+        db = self._db
+        self._begin()
+        try:
+            rows = db.execute("SELECT box_id FROM report_times WHERE seq > settled_seq AND at <= ?",
+                              (now - quiet_seconds,)).fetchall()  # fmt: skip
+            boxes = [row[0] for row in rows]
+            db.executemany("UPDATE report_times SET settled_seq = seq WHERE box_id = ?", [(b,) for b in boxes])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return boxes
 
     def summary(self) -> list:
         """Per box: accepted, refused, pending, earned, paid, records, duplicates, and the refusal reasons."""

@@ -17,6 +17,7 @@ SUBSCRIBED = (topics.STATUS, topics.TELEMETRY, topics.EVENT, topics.RECEIPT)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # what the broker keeps for a verifier that is down
 MAX_BATCH = 2000
 FLUSH_SECONDS = 0.1
+REPORT_QUIET_SECONDS = 2.0  # a box's reports quiet this long: one process publishes the newest once more
 SWEEP_SECONDS = 5.0  # how often receipts waiting on patience are looked at again
 REGISTRY_REFRESH_SECONDS = 1.0
 
@@ -108,9 +109,10 @@ class VerifyService:
             decided = self.ledger.settle(None, now, self.patience)
             self._payments_seen, paid = self.ledger.paid_boxes_after(self._payments_seen)
             self._publish({box_id for box_id, _hash, _verdict in decided} | paid, decided)
+            self._publish(self.ledger.unsettled_reports(time.time(), REPORT_QUIET_SECONDS), [], settling=True)
         self._last_flush = monotonic if not self.batch else self._last_flush
 
-    def _publish(self, box_ids, decided) -> None:
+    def _publish(self, box_ids, decided, settling: bool = False) -> None:
         for box_id, digest, verdict in decided:
             self.counts[verdict.state] = self.counts.get(verdict.state, 0) + 1
             self.log("verify: %s receipt %s… %s%s" % (box_id, digest[:12], verdict.state,
@@ -118,7 +120,7 @@ class VerifyService:
         for box_id in sorted(box_ids):
             if len(box_id) != 16:
                 continue  # not a box id: nothing to publish to
-            body, seq = self.ledger.report(box_id)
+            body, seq = self.ledger.report(box_id, settling)
             payload = receipt.sign_rewards(body, self.key, int(time.time()), seq)[1]
             self.client.publish(topics.topic(box_id, topics.REWARDS), payload, qos=1, retain=True)
 
