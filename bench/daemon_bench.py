@@ -92,7 +92,7 @@ def main() -> None:
     print_table(
         [{"rss": rss, "cpu": cpu, "page": len(dashboard) / 1024}],
         [
-            ("rss", "idle RSS MB", lambda v: "%.1f" % v),
+            ("rss", "idle RSS MiB", lambda v: "%.1f" % v),
             ("cpu", "idle CPU %", lambda v: "%.2f" % v),
             ("page", "dashboard page KB", lambda v: "%.1f" % v),
         ],
